@@ -1,0 +1,1 @@
+"""Hardware in the loop: flash boards, measure latency and energy, build lookup tables."""

@@ -1,0 +1,1 @@
+"""Pruning in Time (PIT) for temporal convolutional networks, as a Lightning plugin."""
