@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from ..nas.layer import PITConv1d
 
 
 @dataclass(frozen=True)
@@ -53,22 +59,63 @@ class LayerArch:
     def macs(self) -> int:
         return self.in_channels * self.out_channels * self.kernel_size * self.length
 
+    def to_dict(self) -> dict[str, Any]:
+        """The record with its params and MACs, for JSON and tables."""
+        return {**asdict(self), "params": self.params, "macs": self.macs}
 
-@dataclass(frozen=True)
+
 class SoftLayer:
     """A searchable layer's differentiable state under its soft (unbinarized) masks.
 
-    Probabilities come from the NAS parameters clamped to [0, 1]; they are what a
-    regularizer differentiates. ``in_keep``/``out_keep`` hold each channel's keep
-    probability (ones where channels are not searched).
+    Keep values are the NAS parameters clamped to [0, 1]; they are what a regularizer
+    differentiates. Each view is computed on first use, so a cost model pays only for
+    what it reads. ``in_keep``/``out_keep`` are ones where channels are not searched.
     """
 
-    space: LayerSpace
-    in_keep: Tensor  # (in_channels,)
-    out_keep: Tensor  # (out_channels,)
-    tap_keep: Tensor  # (kernel_size,), index j = j samples before the newest
-    dilation_probs: Tensor  # (len(space.dilations),), sums to 1
-    rf_probs: Tensor  # (kernel_size,), P(receptive field == r + 1), sums to 1
+    def __init__(
+        self,
+        space: LayerSpace,
+        layer: PITConv1d,
+        in_keep: Callable[[], Tensor],
+        out_keep: Callable[[], Tensor] | None = None,
+    ) -> None:
+        self.space = space
+        self._layer = layer
+        self._in_keep = in_keep
+        self._out_keep = out_keep
+
+    @cached_property
+    def in_keep(self) -> Tensor:
+        """Keep value of each input channel, shape (in_channels,)."""
+        return self._in_keep()
+
+    @cached_property
+    def out_keep(self) -> Tensor:
+        """Keep value of each output channel, shape (out_channels,)."""
+        if self._out_keep is not None:
+            return self._out_keep()
+        return self._layer.conv.weight.new_ones(self.space.out_channels)
+
+    @cached_property
+    def tap_keep(self) -> Tensor:
+        """Keep value of each tap, shape (kernel_size,); index j = j samples back."""
+        return self._layer.soft_time_mask()
+
+    @cached_property
+    def dilation_probs(self) -> Tensor:
+        """P(dilation == space.dilations[i]); sums to 1."""
+        mask = self._layer.dilation_mask
+        return mask.probabilities() if mask is not None else self._layer.conv.weight.new_ones(1)
+
+    @cached_property
+    def rf_probs(self) -> Tensor:
+        """P(receptive field == r + 1) for r = 0..kernel_size - 1; sums to 1."""
+        mask = self._layer.rf_mask
+        if mask is not None:
+            return mask.probabilities()
+        probs = self._layer.conv.weight.new_zeros(self.space.kernel_size)
+        probs[-1] = 1.0
+        return probs
 
     @property
     def in_channels(self) -> Tensor:

@@ -1,0 +1,78 @@
+"""Cost models: what the regularizer charges for one searchable layer.
+
+A cost model answers two questions about a layer: ``soft`` gives a differentiable
+cost from its soft masks (what the search minimises) and ``exact`` gives the cost of
+its binarized geometry (what the exported network will have). Costs are summed over
+the searchable layers; layers PIT does not search are constant and left out.
+
+To plug in another cost (for example a latency table measured on a board), subclass
+:class:`CostModel` and implement both methods.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from torch import Tensor
+
+from .geometry import LayerArch, SoftLayer
+
+
+class CostModel(ABC):
+    """Differentiable and exact cost of one searchable layer."""
+
+    @abstractmethod
+    def soft(self, layer: SoftLayer) -> Tensor:
+        """Cost under the soft masks; must be differentiable w.r.t. them."""
+
+    @abstractmethod
+    def exact(self, layer: LayerArch) -> float:
+        """Cost of the binarized layer, as exported."""
+
+
+class ParamsCost(CostModel):
+    """Weights and biases of the convolution."""
+
+    def soft(self, layer: SoftLayer) -> Tensor:
+        bias = layer.out_channels if layer.space.bias else 0.0
+        return layer.in_channels * layer.out_channels * layer.taps + bias
+
+    def exact(self, layer: LayerArch) -> float:
+        return float(layer.params)
+
+
+class MACsCost(CostModel):
+    """Multiply-accumulates of one inference, over the layer's output length."""
+
+    def soft(self, layer: SoftLayer) -> Tensor:
+        return layer.in_channels * layer.out_channels * layer.taps * layer.space.length
+
+    def exact(self, layer: LayerArch) -> float:
+        return float(layer.macs)
+
+
+BUILTIN_COSTS: dict[str, type[CostModel]] = {"params": ParamsCost, "macs": MACsCost}
+
+
+def resolve_costs(
+    cost: str | CostModel | dict[str, str | CostModel] | None,
+) -> dict[str, CostModel]:
+    """Normalise the ``cost=`` argument of :class:`~pit_lightning.nas.PIT` to named models."""
+    if cost is None:
+        return {}
+    if not isinstance(cost, dict):
+        name = cost if isinstance(cost, str) else type(cost).__name__
+        cost = {name: cost}
+    resolved = {}
+    for name, model in cost.items():
+        if isinstance(model, str):
+            if model not in BUILTIN_COSTS:
+                raise ValueError(
+                    f"unknown cost {model!r} for {name!r}; built-in costs are "
+                    f"{sorted(BUILTIN_COSTS)}, or pass a CostModel instance"
+                )
+            model = BUILTIN_COSTS[model]()
+        if not isinstance(model, CostModel):
+            raise TypeError(f"cost {name!r} must be a CostModel or a name, got {model!r}")
+        resolved[name] = model
+    return resolved

@@ -1,0 +1,158 @@
+"""Trainable masks over a kernel's time axis and a layer's output channels.
+
+Every mask keeps a real-valued NAS parameter per element and exposes two views:
+``soft()``, the parameter clamped to [0, 1] (what cost models differentiate), and
+``forward()``, the binarized mask (threshold 0.5) whose gradient passes straight
+through to the soft view. Tap ``j`` always counts samples before the newest one, so
+``j = 0`` is the current sample and is never masked.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+THRESHOLD = 0.5
+
+
+def straight_through(soft: Tensor, hard: Tensor) -> Tensor:
+    """``hard`` in the forward pass, the gradient of ``soft`` in the backward pass."""
+    return soft + (hard.to(soft.dtype) - soft).detach()
+
+
+def binarized(strength: Tensor, keep: Tensor) -> Tensor:
+    """``keep`` (bool) in the forward pass, identity gradient to ``strength``.
+
+    Equal in value and gradient to binarizing ``unit_clamp(strength)`` with
+    :func:`straight_through`, in two autograd ops instead of six: the forward pass of
+    every training step pays for these.
+    """
+    return keep.to(strength.dtype) + (strength - strength.detach())
+
+
+def unit_clamp(x: Tensor) -> Tensor:
+    """Clamp to [0, 1] without zeroing the gradient outside it.
+
+    A plain clamp would freeze parameters initialised at "keep all" (1.0) or pushed
+    past it by the optimizer: the regularizer could never pull them back.
+    """
+    return straight_through(x, x.clamp(0.0, 1.0))
+
+
+def trailing_zeros(j: int) -> int:
+    """Largest p with 2**p dividing j (j > 0)."""
+    return (j & -j).bit_length() - 1
+
+
+class DilationMask(nn.Module):
+    """Power-of-two dilation over ``kernel_size`` taps, as a chain of gates.
+
+    ``gamma[i - 1]`` (i = 1..levels) gates every tap whose index is not a multiple of
+    2**i; so the taps kept at dilation 2**p are those with 2**p dividing j, anchored
+    at the newest sample, which is what makes export exact for every kernel size.
+    """
+
+    def __init__(self, kernel_size: int) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.levels = max((kernel_size - 1).bit_length() - 1, 0)  # floor(log2(K - 1))
+        self.gamma = nn.Parameter(torch.ones(self.levels))
+        # gated[j, i - 1] is True when gamma_i gates tap j.
+        gated = torch.zeros(kernel_size, self.levels, dtype=torch.bool)
+        for j in range(1, kernel_size):
+            gated[j, trailing_zeros(j) :] = True
+        self.register_buffer("gated", gated, persistent=False)
+
+    @property
+    def dilations(self) -> tuple[int, ...]:
+        return tuple(2**p for p in range(self.levels + 1))
+
+    def _taps(self, gates: Tensor) -> Tensor:
+        return torch.where(self.gated, gates.expand_as(self.gated), 1.0).prod(dim=1)
+
+    def soft(self) -> Tensor:
+        """Keep probability of each tap, shape (kernel_size,)."""
+        return self._taps(unit_clamp(self.gamma.abs()))
+
+    def forward(self) -> Tensor:
+        strength = self.gamma.abs()
+        return self._taps(binarized(strength, strength.detach() > THRESHOLD))
+
+    def probabilities(self) -> Tensor:
+        """P(dilation == 2**p) for p = 0..levels under the soft gates; sums to 1."""
+        gates = unit_clamp(self.gamma.abs())
+        ones = gates.new_ones(1)
+        # suffix[p] = prod_{i > p} gate_i: every coarser level lets the taps through.
+        suffix = torch.cat([torch.flip(torch.cumprod(torch.flip(gates, [0]), 0), [0]), ones])
+        return torch.cat([suffix[:1], (1.0 - gates) * suffix[1:]])
+
+    def dilation(self) -> int:
+        """The binarized dilation: 2**p for the coarsest closed gate p."""
+        closed = (self.gamma.detach().abs() <= THRESHOLD).nonzero()
+        return 2 ** (int(closed.max()) + 1) if len(closed) else 1
+
+
+class ReceptiveFieldMask(nn.Module):
+    """A contiguous window of taps ending at the newest sample.
+
+    Tap j's keep value is theta_j = sum_{i >= j} |beta_i|, non-increasing in j, so the
+    binarized mask is always a window [0, rf). The newest tap has no parameter.
+    """
+
+    def __init__(self, kernel_size: int) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.beta = nn.Parameter(torch.ones(kernel_size - 1))
+        # theta = suffix_sum @ |beta|; row 0 (the newest tap) is empty, it is always kept.
+        suffix_sum = torch.ones(kernel_size - 1, kernel_size - 1).triu()
+        self.register_buffer(
+            "suffix_sum", torch.cat([torch.zeros(1, kernel_size - 1), suffix_sum]),
+            persistent=False,
+        )
+        newest = torch.zeros(kernel_size)
+        newest[0] = 1.0
+        self.register_buffer("newest", newest, persistent=False)
+
+    def _theta(self) -> Tensor:
+        return self.suffix_sum @ self.beta.abs()
+
+    def soft(self) -> Tensor:
+        return self.newest + unit_clamp(self._theta())
+
+    def forward(self) -> Tensor:
+        theta = self._theta()
+        keep = (theta.detach() > THRESHOLD) | self.newest.bool()
+        return binarized(theta, keep)
+
+    def probabilities(self) -> Tensor:
+        """P(receptive field == r + 1) for r = 0..kernel_size - 1; sums to 1."""
+        keep = self.soft()
+        return keep - torch.cat([keep[1:], keep.new_zeros(1)])
+
+    def receptive_field(self) -> int:
+        return int((self.soft().detach() > THRESHOLD).sum())
+
+
+class ChannelMask(nn.Module):
+    """One gate per output channel; the strongest channel is always kept alive.
+
+    One instance may be shared by several layers whose outputs meet in a residual
+    add, so that they keep the same channels.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(channels))
+
+    def soft(self) -> Tensor:
+        return unit_clamp(self.alpha.abs())
+
+    def keep(self) -> Tensor:
+        """Boolean mask of the channels the binarized architecture keeps."""
+        strength = self.alpha.detach().abs()
+        keep = strength > THRESHOLD
+        keep[strength.argmax()] = True
+        return keep
+
+    def forward(self) -> Tensor:
+        return binarized(self.alpha.abs(), self.keep())

@@ -1,0 +1,227 @@
+"""PIT: wrap a seed network so that its Conv1d geometry becomes trainable."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from torch import Tensor, fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from ..cost import CostModel, LayerArch, LayerSpace, SoftLayer, resolve_costs
+from . import convert
+from .errors import PITError
+from .layer import PITConv1d
+from .masks import ChannelMask
+
+InputSources = list[tuple[str | None, int]]
+
+
+class PIT(nn.Module):
+    """A seed network whose eligible ``nn.Conv1d`` layers search their geometry.
+
+    Args:
+        model: the seed; every searchable conv has dilation 1 and a kernel as long as
+            the largest receptive field wanted. It is copied, not modified.
+        example_input: a batch the seed accepts, used to trace shapes.
+        cost: a built-in cost name (``"params"``, ``"macs"``), a :class:`CostModel`,
+            or a dict of them by name; :attr:`cost` is their sum.
+        search: any of ``"dilation"``, ``"rf"`` (receptive field), ``"channels"``.
+        exclude: layer names (a name excludes its submodules) or module types that
+            stay as they are.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        example_input: Tensor | tuple[Tensor, ...],
+        cost: str | CostModel | dict[str, str | CostModel] | None = "params",
+        search: Sequence[str] = convert.SEARCH_OPTIONS,
+        exclude: Sequence[str | type] = (),
+    ) -> None:
+        super().__init__()
+        search = (search,) if isinstance(search, str) else tuple(search)
+        unknown = set(search) - set(convert.SEARCH_OPTIONS)
+        if unknown:
+            raise PITError(
+                f"unknown search option(s) {sorted(unknown)}; "
+                f"choose from {list(convert.SEARCH_OPTIONS)}"
+            )
+        self.search = search
+        self.costs_models = resolve_costs(cost)
+        inputs = example_input if isinstance(example_input, tuple) else (example_input,)
+
+        gm = convert.trace(copy.deepcopy(model))
+        sites = convert.find_sites(gm, exclude)
+        if not sites:
+            raise PITError(
+                f"{type(model).__name__} has no searchable nn.Conv1d (stride 1, groups 1, "
+                "dilation 1, zero padding, not excluded)"
+            )
+        convert.replace_sites(gm, sites, search)
+        _propagate_shapes(gm, inputs)
+        groups = convert.assign_groups(gm, sites, "channels" in search)
+        self._sources: dict[str, InputSources] = convert.attach_masks(gm, sites, groups)
+        self._lengths = {site.name: int(site.node.meta["tensor_meta"].shape[-1]) for site in sites}
+        self.model = gm
+        self._spaces: list[LayerSpace] | None = None
+
+    def forward(self, *args: Tensor) -> Tensor:
+        return self.model(*args)
+
+    # -- layers and parameters -------------------------------------------------------
+
+    def layers(self) -> Iterator[tuple[str, PITConv1d]]:
+        """The searchable layers in graph order, by qualified name."""
+        for name in self._sources:
+            yield name, self.model.get_submodule(name)
+
+    def nas_parameters(self) -> Iterator[nn.Parameter]:
+        """The mask parameters (alpha, beta, gamma), each once."""
+        seen: set[int] = set()
+        for _, layer in self.layers():
+            for mask in (layer.dilation_mask, layer.rf_mask, layer.out_mask):
+                if mask is None:
+                    continue
+                for param in mask.parameters():
+                    if id(param) not in seen:
+                        seen.add(id(param))
+                        yield param
+
+    def net_parameters(self) -> Iterator[nn.Parameter]:
+        """Every parameter that is not a NAS parameter: the network's weights."""
+        nas = {id(p) for p in self.nas_parameters()}
+        return (p for p in self.parameters() if id(p) not in nas)
+
+    # -- geometry --------------------------------------------------------------------
+
+    def _in_keep(self, name: str, soft_keep: Callable[[ChannelMask], Tensor] | None) -> Tensor:
+        """Input channel keep values (``soft_keep`` given) or booleans (binarized)."""
+        weight = self.model.get_submodule(name).conv.weight
+        parts = []
+        for owner, size in self._sources[name]:
+            mask = self.model.get_submodule(owner).out_mask if owner else None
+            if mask is not None:
+                parts.append(soft_keep(mask) if soft_keep else mask.keep())
+            elif soft_keep:
+                parts.append(weight.new_ones(size))
+            else:
+                parts.append(torch.ones(size, dtype=torch.bool, device=weight.device))
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def search_space(self) -> list[LayerSpace]:
+        """Each searchable layer's static search space."""
+        if self._spaces is None:
+            self._spaces = self._build_search_space()
+        return list(self._spaces)
+
+    def _build_search_space(self) -> list[LayerSpace]:
+        spaces = []
+        for name, layer in self.layers():
+            dilations = layer.dilation_mask.dilations if layer.dilation_mask is not None else (1,)
+            spaces.append(LayerSpace(
+                name=name,
+                in_channels=layer.in_channels,
+                out_channels=layer.out_channels,
+                kernel_size=layer.kernel_size,
+                dilations=dilations,
+                length=self._lengths[name],
+                bias=layer.conv.bias is not None,
+                searches_in_channels=any(owner for owner, _ in self._sources[name]),
+                searches_out_channels=layer.out_mask is not None,
+            ))
+        return spaces
+
+    def soft_layers(self) -> list[SoftLayer]:
+        """Each searchable layer's differentiable state."""
+        memo: dict[int, Tensor] = {}
+
+        def soft_keep(mask: ChannelMask) -> Tensor:
+            # A mask shared by a residual group is evaluated once per call.
+            if id(mask) not in memo:
+                memo[id(mask)] = mask.soft()
+            return memo[id(mask)]
+
+        return [
+            SoftLayer(
+                space, layer,
+                in_keep=functools.partial(self._in_keep, name, soft_keep),
+                out_keep=functools.partial(soft_keep, layer.out_mask)
+                if layer.out_mask is not None else None,
+            )
+            for space, (name, layer) in zip(self.search_space(), self.layers(), strict=True)
+        ]
+
+    def arch(self) -> list[LayerArch]:
+        """The binarized architecture: one record per searchable layer."""
+        records = []
+        for name, layer in self.layers():
+            taps, dilation = layer.kept_taps()
+            records.append(LayerArch(
+                name=name,
+                in_channels=int(self._in_keep(name, None).sum()),
+                out_channels=int(layer.out_keep().sum()),
+                kernel_size=taps,
+                dilation=dilation,
+                receptive_field=(taps - 1) * dilation + 1,
+                length=self._lengths[name],
+                bias=layer.conv.bias is not None,
+            ))
+        return records
+
+    # -- costs -----------------------------------------------------------------------
+
+    def costs(self) -> dict[str, Tensor]:
+        """Each named cost under the soft masks (differentiable)."""
+        layers = self.soft_layers()
+        return {
+            name: torch.stack([model.soft(layer) for layer in layers]).sum()
+            for name, model in self.costs_models.items()
+        }
+
+    @property
+    def cost(self) -> Tensor:
+        """The sum of the named soft costs: the regularizer's term."""
+        costs = self.costs()
+        if not costs:
+            raise PITError("PIT was built with cost=None: there is no cost to read")
+        return torch.stack(list(costs.values())).sum()
+
+    def exact_costs(self) -> dict[str, float]:
+        """Each named cost of the binarized architecture, as exported."""
+        arch = self.arch()
+        return {
+            name: sum(model.exact(layer) for layer in arch)
+            for name, model in self.costs_models.items()
+        }
+
+    # -- export ----------------------------------------------------------------------
+
+    def export(self) -> fx.GraphModule:
+        """A plain network (torch.nn modules only) equal to this one in eval mode."""
+        exported = copy.deepcopy(self.model)
+        for name, layer in list(self.layers()):
+            plain = layer.export(self._in_keep(name, None))
+            parent, _, leaf = name.rpartition(".")
+            setattr(exported.get_submodule(parent) if parent else exported, leaf, plain)
+        exported.recompile()
+        exported.train(self.training)
+        return exported
+
+
+def _propagate_shapes(gm: fx.GraphModule, inputs: tuple[Tensor, ...]) -> None:
+    """Record every node's output shape without touching BatchNorm statistics."""
+    was_training = gm.training
+    gm.eval()
+    try:
+        with torch.no_grad():
+            ShapeProp(gm).propagate(*inputs)
+    except Exception as exc:
+        raise PITError(
+            f"the seed failed on example_input of shape(s) {[tuple(x.shape) for x in inputs]} "
+            f"after conversion: {type(exc).__name__}: {exc}"
+        ) from exc
+    finally:
+        gm.train(was_training)
