@@ -206,6 +206,9 @@ class PIT(nn.Module):
             plain = layer.export(self._in_keep(name, None))
             parent, _, leaf = name.rpartition(".")
             setattr(exported.get_submodule(parent) if parent else exported, leaf, plain)
+        for node in exported.graph.nodes:
+            # Shape propagation leaves type annotations that torch.save cannot pickle.
+            node.type = None
         exported.recompile()
         exported.train(self.training)
         return exported

@@ -1,0 +1,76 @@
+"""What a run leaves behind: the architecture as JSON and the exported network."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
+from torch import nn
+
+from .module import PITModule
+
+ARCH_FILE = "arch.json"
+NETWORK_FILE = "network.pt"
+
+
+def architecture_record(module: PITModule) -> dict[str, Any]:
+    layers = [layer.to_dict() for layer in module.architecture()]
+    return {
+        "phase": module.phase,
+        "params": sum(layer["params"] for layer in layers),
+        "macs": sum(layer["macs"] for layer in layers),
+        "layers": layers,
+    }
+
+
+def save_network(network: nn.Module, path: str | os.PathLike) -> Path:
+    """Write a plain exported network; :func:`load_network` reads it back."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(network, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_network(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Load an exported network in one call; needs torch only, not the PIT wrapper.
+
+    The file holds a pickled ``torch.fx.GraphModule`` made of ``torch.nn`` layers, so
+    load only files you trust.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no exported network at {path}")
+    network = torch.load(path, map_location=map_location, weights_only=False)
+    if not isinstance(network, nn.Module):
+        raise ValueError(f"{path} does not hold a network (found {type(network).__name__})")
+    return network.eval()
+
+
+class SaveExported(Callback):
+    """At the end of fit, write ``arch.json`` and ``network.pt`` to the run directory."""
+
+    def __init__(self, dirpath: str | None = None) -> None:
+        self.dirpath = dirpath
+
+    def run_dir(self, trainer: L.Trainer) -> Path:
+        return Path(self.dirpath or trainer.log_dir or trainer.default_root_dir)
+
+    @rank_zero_only
+    def on_fit_end(self, trainer: L.Trainer, pl_module: PITModule) -> None:
+        out = self.run_dir(trainer)
+        out.mkdir(parents=True, exist_ok=True)
+        record = architecture_record(pl_module)
+        (out / ARCH_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        save_network(pl_module.exported_copy().cpu(), out / NETWORK_FILE)
+        rank_zero_info(
+            f"PIT run artifacts in {out}: {ARCH_FILE} ({record['params']} params, "
+            f"{record['macs']} MACs in searchable layers), {NETWORK_FILE}"
+        )

@@ -1,0 +1,217 @@
+"""PITModule: trains a seed network under PIT and hands over the exported network."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+from ..cost import LayerArch
+from ..nas import PIT, UnsearchedLayerWarning
+from ..nas.convert import SEARCH_OPTIONS
+from ..tasks.base import Task
+from .regularizer import Regularizer
+
+PHASES = ("warmup", "search", "finetune")
+
+
+class PITModule(L.LightningModule):
+    """Task loss plus, in the search phase, the PIT regularizer.
+
+    The phase callbacks (:mod:`pit_lightning.training.phases`) move the module through
+    ``warmup`` -> ``search`` -> ``finetune``; in the last one :attr:`net` is the
+    exported plain network and the NAS wrapper is gone.
+
+    Args:
+        seed: the undilated seed network.
+        input_shape: ``[channels, length]`` of one example; the length sets the MACs.
+        task: loss and metric; taken from the datamodule's ``task`` when omitted.
+        cost: cost name(s) for the regularizer (``"params"``, ``"macs"``, or a dict).
+        search: what to search: ``"dilation"``, ``"rf"``, ``"channels"``.
+        exclude: layer names left unsearched.
+        lr, weight_decay: the network weights' optimizer settings.
+        nas_lr, nas_weight_decay: the NAS parameters' (no weight decay by default:
+            decay would act as a second, unweighted regularizer).
+        finetune_lr: learning rate of the fresh fine-tune optimizer (default ``lr``).
+    """
+
+    def __init__(
+        self,
+        seed: nn.Module,
+        input_shape: Sequence[int],
+        task: Task | None = None,
+        cost: str | dict[str, str] = "params",
+        search: Sequence[str] = SEARCH_OPTIONS,
+        exclude: Sequence[str] = (),
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        nas_lr: float = 1e-3,
+        nas_weight_decay: float = 0.0,
+        finetune_lr: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["seed", "task"])
+        self._task = task
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnsearchedLayerWarning)
+            self.net: nn.Module = PIT(
+                seed, torch.zeros(1, *input_shape), cost=cost, search=search, exclude=exclude
+            )
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+        self.phase = "warmup"
+        self.regularizer: Regularizer | None = None
+        self.final_arch: list[LayerArch] | None = None
+        self._exported_masks: dict[str, Tensor] | None = None
+        self._metrics = nn.ModuleDict()
+
+    # -- wiring ----------------------------------------------------------------------
+
+    @property
+    def task(self) -> Task:
+        if self._task is None:
+            datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
+            self._task = getattr(datamodule, "task", None)
+            if self._task is None:
+                raise ValueError(
+                    "PITModule has no task: pass task=... or use a datamodule with a `task`"
+                )
+        return self._task
+
+    @property
+    def pit(self) -> PIT:
+        """The NAS wrapper; only during warmup and search."""
+        if not isinstance(self.net, PIT):
+            raise RuntimeError(f"the search is over (phase {self.phase!r}): no PIT wrapper")
+        return self.net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def setup(self, stage: str) -> None:
+        for split in ("val", "test"):
+            if split not in self._metrics:
+                self._metrics[split] = self.task.metric()
+
+    # -- phases ----------------------------------------------------------------------
+
+    def set_phase(self, phase: str) -> None:
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase {phase!r}; phases are {PHASES}")
+        self.phase = phase
+
+    def architecture(self) -> list[LayerArch]:
+        """The current binarized architecture (fixed once exported)."""
+        return self.final_arch if self.final_arch is not None else self.pit.arch()
+
+    def export_network(self) -> None:
+        """Replace the PIT wrapper by its exported plain network (enters fine-tune)."""
+        pit = self.pit
+        self.final_arch = pit.arch()
+        self._exported_masks = {
+            name: param.detach().clone() for name, param in pit.named_parameters()
+            if any(param is p for p in pit.nas_parameters())
+        }
+        self.net = pit.export()
+        self.phase = "finetune"
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["pit"] = {"phase": self.phase, "exported_masks": self._exported_masks}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("pit")
+        if state is None:
+            raise ValueError("checkpoint was not written by PITModule: no 'pit' entry")
+        if state["phase"] == "finetune" and isinstance(self.net, PIT):
+            # Rebuild the exported architecture; its fine-tuned weights load next.
+            self.net.load_state_dict(
+                {**self.net.state_dict(), **state["exported_masks"]}
+            )
+            self.export_network()
+        self.phase = state["phase"]
+
+    # -- steps -----------------------------------------------------------------------
+
+    def _shared_step(self, batch: Any) -> tuple[Tensor, Tensor]:
+        inputs, _ = self.task.split_batch(batch)
+        output = self.net(inputs)
+        return output, self.task.loss(output, batch)
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        output, loss = self._shared_step(batch)
+        del output
+        batch_size = _batch_size(batch)
+        self.log("train/task_loss", loss, batch_size=batch_size, on_step=False, on_epoch=True,
+                 sync_dist=True)
+        if self.phase == "search" and self.regularizer is not None:
+            reg = self.regularizer(self.pit.costs())
+            self.log("train/regularizer", reg, batch_size=batch_size, on_step=False,
+                     on_epoch=True)
+            loss = loss + reg
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size, sync_dist=True)
+        return loss
+
+    def _eval_step(self, split: str, batch: Any) -> None:
+        output, loss = self._shared_step(batch)
+        metric = self._metrics[split]
+        metric.update(output, batch)
+        self.log(f"{split}/loss", loss, batch_size=_batch_size(batch), sync_dist=True,
+                 prog_bar=split == "val")
+        self.log(f"{split}/{self.task.metric_name}", metric, prog_bar=split == "val")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def on_train_epoch_start(self) -> None:
+        # The phase callbacks have run their epoch-start hooks by now.
+        self.log("phase", float(PHASES.index(self.phase)), on_epoch=True)
+
+    def on_train_epoch_end(self) -> None:
+        if isinstance(self.net, PIT):
+            with torch.no_grad():
+                for name, value in self.net.costs().items():
+                    self.log(f"cost/{name}", value, sync_dist=False)
+            exact = self.net.exact_costs()
+        else:
+            exact = {}
+        for name, value in exact.items():
+            self.log(f"arch/{name}", float(value), sync_dist=False)
+        for layer in self.architecture():
+            prefix = f"arch/{layer.name}"
+            self.log(f"{prefix}/kernel", float(layer.kernel_size), sync_dist=False)
+            self.log(f"{prefix}/dilation", float(layer.dilation), sync_dist=False)
+            self.log(f"{prefix}/channels", float(layer.out_channels), sync_dist=False)
+
+    # -- optimizers ------------------------------------------------------------------
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        hp = self.hparams
+        if isinstance(self.net, PIT):
+            return torch.optim.Adam([
+                {"params": list(self.net.net_parameters()), "lr": hp.lr,
+                 "weight_decay": hp.weight_decay, "name": "net"},
+                {"params": list(self.net.nas_parameters()), "lr": hp.nas_lr,
+                 "weight_decay": hp.nas_weight_decay, "name": "nas"},
+            ])
+        lr = hp.finetune_lr if hp.finetune_lr is not None else hp.lr
+        return torch.optim.Adam(self.net.parameters(), lr=lr, weight_decay=hp.weight_decay)
+
+    def exported_copy(self) -> nn.Module:
+        """A detached copy of the exported network (after the search)."""
+        if isinstance(self.net, PIT):
+            return self.net.export()
+        return copy.deepcopy(self.net)
+
+
+def _batch_size(batch: Any) -> int:
+    first = batch[0] if isinstance(batch, (tuple, list)) else batch
+    return int(first.shape[0])

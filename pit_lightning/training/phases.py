@@ -1,0 +1,230 @@
+"""Callbacks that own the three PIT phases: warmup, search and fine-tune.
+
+Each phase runs while ``pl_module.phase`` names it, starts at the first epoch it sees
+that name, and ends after ``max_epochs`` epochs or when the monitored value has not
+improved for ``patience`` epochs (improvements count from ``min_epochs`` on). Ending
+a phase hands the module to the next one; ending fine-tune stops the trainer. Their
+progress lives in ``state_dict`` so that a checkpoint resumes the phase where it was.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.strategies import DDPStrategy
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from .module import PITModule
+from .regularizer import Regularizer
+
+
+class Phase(Callback):
+    """Start, count and end one phase; subclasses say what the phase does."""
+
+    name: str = ""
+    next_phase: str | None = None
+
+    def __init__(
+        self,
+        max_epochs: int | None = None,
+        patience: int | None = None,
+        min_epochs: int = 0,
+        monitor: str = "val/loss",
+        mode: str = "min",
+    ) -> None:
+        if max_epochs is None and patience is None:
+            raise ValueError(f"{self.name} phase needs max_epochs, patience or both")
+        if max_epochs is not None and max_epochs < 1:
+            raise ValueError(f"{self.name} phase: max_epochs must be >= 1, got {max_epochs}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"{self.name} phase: mode must be 'min' or 'max', got {mode!r}")
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.min_epochs = min_epochs
+        self.monitor = monitor
+        self.mode = mode
+        self.started = False
+        self.finished = False
+        self.epochs = 0
+        self.best = math.inf
+        self.wait = 0
+
+    @property
+    def state_key(self) -> str:
+        return f"{type(self).__name__}[{self.name}]"
+
+    # -- what a phase does -------------------------------------------------------------
+
+    def start(self, trainer: L.Trainer, module: PITModule) -> None:
+        """Called once, at the first epoch of the phase."""
+
+    def each_epoch(self, trainer: L.Trainer, module: PITModule) -> None:
+        """Called at the start of every epoch of the phase, resumed ones included."""
+
+    def improved(self, trainer: L.Trainer, module: PITModule) -> None:
+        """Called when the monitored value reaches a new best."""
+
+    def finish(self, trainer: L.Trainer, module: PITModule) -> None:
+        """Called once, when the phase ends."""
+
+    # -- hooks -------------------------------------------------------------------------
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: PITModule) -> None:
+        if pl_module.phase != self.name or self.finished:
+            return
+        if not self.started:
+            self.started = True
+            message = f"PIT phase: {self.name} (epoch {trainer.current_epoch})"
+            rank_zero_info(message)
+            self.start(trainer, pl_module)
+        self.each_epoch(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PITModule) -> None:
+        if pl_module.phase != self.name or not self.started or self.finished:
+            return
+        self.epochs += 1
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is not None and self.epochs > self.min_epochs:
+            score = float(value) if self.mode == "min" else -float(value)
+            if score < self.best:
+                self.best, self.wait = score, 0
+                self.improved(trainer, pl_module)
+            else:
+                self.wait += 1
+        elif value is None and self.patience is not None and self.epochs == 1:
+            rank_zero_warn(
+                f"{self.name} phase monitors {self.monitor!r}, which was not logged; "
+                f"it will run for max_epochs={self.max_epochs}"
+            )
+        out_of_epochs = self.max_epochs is not None and self.epochs >= self.max_epochs
+        out_of_patience = self.patience is not None and self.wait >= self.patience
+        if out_of_epochs or out_of_patience:
+            reason = "max_epochs" if out_of_epochs else f"no improvement in {self.wait} epochs"
+            rank_zero_info(f"PIT phase {self.name} ends after {self.epochs} epochs ({reason})")
+            self.finished = True
+            self.finish(trainer, pl_module)
+            if self.next_phase is None:
+                trainer.should_stop = True
+            else:
+                pl_module.set_phase(self.next_phase)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"started": self.started, "finished": self.finished, "epochs": self.epochs,
+                "best": self.best, "wait": self.wait}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for key in ("started", "finished", "epochs", "best", "wait"):
+            setattr(self, key, state_dict[key])
+
+
+class WarmupPhase(Phase):
+    """Train the weights with every mask held at "keep all" and no regularizer."""
+
+    name = "warmup"
+    next_phase = "search"
+
+    def __init__(self, max_epochs: int | None = 20, patience: int | None = None,
+                 min_epochs: int = 0, monitor: str = "val/loss", mode: str = "min") -> None:
+        super().__init__(max_epochs, patience, min_epochs, monitor, mode)
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: PITModule, optimizer: torch.optim.Optimizer
+    ) -> None:
+        # Dropping the mask gradients (rather than requires_grad=False) keeps the set
+        # of trainable parameters fixed, which DDP needs, and leaves Adam's state empty.
+        if pl_module.phase == self.name:
+            for param in pl_module.pit.nas_parameters():
+                param.grad = None
+
+
+class SearchPhase(Phase):
+    """Train weights and masks jointly under the regularizer.
+
+    Args:
+        strength: lambda, for the sum of the costs or per cost name.
+        target: constraint mode: only the cost above this value is penalised.
+    """
+
+    name = "search"
+    next_phase = "finetune"
+
+    def __init__(
+        self,
+        strength: float | dict[str, float] = 1e-6,
+        target: float | dict[str, float] | None = None,
+        max_epochs: int | None = 50,
+        patience: int | None = 10,
+        min_epochs: int = 10,
+        monitor: str = "val/loss",
+        mode: str = "min",
+    ) -> None:
+        super().__init__(max_epochs, patience, min_epochs, monitor, mode)
+        self.regularizer = Regularizer(strength, target)
+
+    def each_epoch(self, trainer: L.Trainer, module: PITModule) -> None:
+        module.regularizer = self.regularizer
+
+    def finish(self, trainer: L.Trainer, module: PITModule) -> None:
+        module.regularizer = None
+
+
+class FineTunePhase(Phase):
+    """Export the found network, drop the NAS wrapper, train it with a fresh optimizer.
+
+    The weights with the best monitored value are restored when the phase ends.
+    """
+
+    name = "finetune"
+    next_phase = None
+
+    def __init__(self, max_epochs: int | None = 50, patience: int | None = 10,
+                 min_epochs: int = 0, monitor: str = "val/loss", mode: str = "min") -> None:
+        super().__init__(max_epochs, patience, min_epochs, monitor, mode)
+        self.best_weights: dict[str, torch.Tensor] | None = None
+
+    def start(self, trainer: L.Trainer, module: PITModule) -> None:
+        if module.final_arch is None:
+            module.export_network()
+        arch = ", ".join(
+            f"{a.name}: k={a.kernel_size} d={a.dilation} c={a.out_channels}"
+            for a in module.final_arch
+        )
+        rank_zero_info(f"PIT exported architecture: {arch}")
+        _rebuild_optimizers(trainer, module)
+
+    def improved(self, trainer: L.Trainer, module: PITModule) -> None:
+        self.best_weights = copy.deepcopy(module.net.state_dict())
+
+    def finish(self, trainer: L.Trainer, module: PITModule) -> None:
+        if self.best_weights is not None:
+            module.net.load_state_dict(self.best_weights)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "best_weights": self.best_weights}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.best_weights = state_dict.get("best_weights")
+
+
+def _rebuild_optimizers(trainer: L.Trainer, module: PITModule) -> None:
+    """New network, new optimizer; under DDP the new parameters need a new wrapper."""
+    strategy = trainer.strategy
+    if isinstance(strategy, DDPStrategy):
+        strategy.model = module
+        strategy.configure_ddp()
+    strategy.setup_optimizers(trainer)
+
+
+def default_phases(**overrides: Any) -> list[Phase]:
+    """Warmup, search and fine-tune with their defaults, for scripts and tests."""
+    return [
+        WarmupPhase(**overrides.get("warmup", {})),
+        SearchPhase(**overrides.get("search", {})),
+        FineTunePhase(**overrides.get("finetune", {})),
+    ]

@@ -1,0 +1,144 @@
+"""The three phases run in one fit, hand over cleanly and resume from checkpoints."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+from pit_lightning.nas import PIT
+from pit_lightning.training import (
+    FineTunePhase,
+    Regularizer,
+    SaveExported,
+    SearchPhase,
+    WarmupPhase,
+    load_network,
+)
+
+from .helpers import phases, tiny_data, tiny_module, trainer
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+class Record(Callback):
+    """Phase and mask values seen at each epoch start."""
+
+    def __init__(self) -> None:
+        self.phases: list[str] = []
+        self.masks: list[dict[str, torch.Tensor]] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.phases.append(pl_module.phase)
+        if isinstance(pl_module.net, PIT):
+            self.masks.append({n: p.detach().clone() for n, p in pl_module.net.named_parameters()
+                               if n.endswith((".alpha", ".beta", ".gamma"))})
+
+
+def test_one_fit_runs_warmup_search_and_finetune(tmp_path, chorale_cache):
+    module, record = tiny_module(), Record()
+    # Record runs after the phase callbacks, so it sees each epoch's phase.
+    run = trainer(tmp_path, [*phases(1, 2, 2), SaveExported(str(tmp_path)), record])
+    run.fit(module, tiny_data(chorale_cache))
+    assert record.phases == ["warmup", "search", "search", "finetune", "finetune"]
+    # Warmup leaves the masks at "keep all"; the search moves them.
+    assert all(bool((v == 1).all()) for v in record.masks[1].values())
+    assert any(not torch.equal(record.masks[1][k], record.masks[2][k]) for k in record.masks[1])
+    assert not isinstance(module.net, PIT)
+    exported = load_network(tmp_path / "network.pt")
+    batch = torch.rand(2, 88, 30)
+    module.eval()
+    torch.testing.assert_close(exported(batch), module.net(batch))
+    arch = (tmp_path / "arch.json").read_text()
+    assert '"phase": "finetune"' in arch
+
+
+def test_search_regularizer_shrinks_the_network(tmp_path, chorale_cache):
+    module = tiny_module()
+    run = trainer(tmp_path, phases(1, 4, 1, strength=5.0))
+    run.fit(module, tiny_data(chorale_cache))
+    seed_params = sum(a.params for a in tiny_module().pit.arch())
+    assert sum(a.params for a in module.final_arch) < seed_params
+
+
+def test_constraint_mode_penalises_only_above_target():
+    reg = Regularizer(strength=2.0, target=10.0)
+    assert float(reg({"params": torch.tensor(8.0)})) == 0.0
+    assert float(reg({"params": torch.tensor(13.0)})) == 6.0
+    per_cost = Regularizer(strength={"params": 1.0, "macs": 0.5}, target={"macs": 4.0})
+    value = per_cost({"params": torch.tensor(3.0), "macs": torch.tensor(10.0)})
+    assert float(value) == 3.0 + 0.5 * 6.0
+
+
+def _checkpointing_run(root, cache, epochs=(1, 3, 3)):
+    checkpoint = ModelCheckpoint(dirpath=root / "ckpt", save_top_k=-1,
+                                 filename="{epoch}", every_n_epochs=1)
+    run = trainer(root, [*phases(*epochs), checkpoint], enable_checkpointing=True)
+    module = tiny_module()
+    run.fit(module, tiny_data(cache))
+    return module
+
+
+def test_resume_mid_search_keeps_masks_and_phase(tmp_path, chorale_cache):
+    _checkpointing_run(tmp_path, chorale_cache)
+    ckpt_path = tmp_path / "ckpt" / "epoch=1.ckpt"  # warmup epoch 0, search epoch 1 done
+    saved = torch.load(ckpt_path, weights_only=False)
+    assert saved["pit"]["phase"] == "search"
+    record = Record()
+    callbacks = [*phases(1, 3, 3), record]
+    module = tiny_module()
+    trainer(tmp_path / "resumed", callbacks).fit(module, tiny_data(chorale_cache),
+                                                 ckpt_path=ckpt_path)
+    assert record.phases == ["search", "search", "finetune", "finetune", "finetune"]
+    for name, value in record.masks[0].items():
+        torch.testing.assert_close(value, saved["state_dict"][f"net.{name}"])
+    search = next(cb for cb in callbacks if isinstance(cb, SearchPhase))
+    assert search.epochs == 3
+
+
+def test_resume_mid_finetune_rebuilds_the_exported_network(tmp_path, chorale_cache):
+    first = _checkpointing_run(tmp_path, chorale_cache)
+    ckpt_path = tmp_path / "ckpt" / "epoch=4.ckpt"  # fine-tune epochs 4..6
+    saved = torch.load(ckpt_path, weights_only=False)
+    assert saved["pit"]["phase"] == "finetune"
+    record = Record()
+    callbacks = [*phases(1, 3, 3), record]
+    module = tiny_module()
+    resumed = trainer(tmp_path / "resumed", callbacks)
+    resumed.fit(module, tiny_data(chorale_cache), ckpt_path=ckpt_path)
+    assert record.phases == ["finetune", "finetune"]
+    assert not isinstance(module.net, PIT)
+    assert module.final_arch == first.final_arch
+    finetune = next(cb for cb in callbacks if isinstance(cb, FineTunePhase))
+    assert finetune.epochs == 3
+
+
+def test_phase_arguments_are_checked():
+    with pytest.raises(ValueError, match="warmup phase needs max_epochs, patience or both"):
+        WarmupPhase(max_epochs=None, patience=None)
+    with pytest.raises(ValueError, match="search phase: mode must be 'min' or 'max'"):
+        SearchPhase(mode="lowest")
+    with pytest.raises(ValueError, match="regularizer strength must be non-negative"):
+        SearchPhase(strength=-1.0)
+
+
+def test_module_without_task_says_what_is_missing():
+    module = tiny_module()
+    with pytest.raises(ValueError, match="PITModule has no task"):
+        _ = module.task
+
+
+def test_progress_is_logged_per_epoch(tmp_path, chorale_cache):
+    module = tiny_module(cost={"params": "params", "macs": "macs"})
+    logger = L.pytorch.loggers.CSVLogger(tmp_path)
+    run = trainer(tmp_path, phases(1, 1, 1), logger=logger)
+    run.fit(module, tiny_data(chorale_cache))
+    import pandas as pd
+
+    metrics = pd.read_csv(logger.log_dir + "/metrics.csv")
+    for column in ("phase", "cost/params", "cost/macs", "arch/params", "arch/macs",
+                   "arch/blocks.1.net.4/kernel", "arch/blocks.1.net.4/dilation",
+                   "arch/blocks.1.net.4/channels", "val/nll", "train/task_loss"):
+        assert column in metrics.columns, column
+    assert sorted(metrics["phase"].dropna().unique().tolist()) == [0.0, 1.0, 2.0]
