@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# What the emulated STM32 board needs: the cross compiler, its C library and QEMU.
+SYSTEM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 
-.PHONY: demo test lint venv firmware clean
+.PHONY: demo test lint venv system-deps firmware clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,10 +18,22 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		echo "installing Debian packages:" $$missing; \
+		$$sudo apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; \
+	fi
+
+firmware: system-deps
+	$(MAKE) -C firmware
+
+demo: system-deps $(STAMP)
 	$(PY) -m pit_lightning.demo
 
-test: $(STAMP)
+test: system-deps $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 

@@ -1,0 +1,160 @@
+"""Cost models that read a latency/energy lookup table measured on a board.
+
+The soft cost is an expectation, in the spirit of ProxylessNAS: under its soft masks a
+layer still reaches several (taps, dilation) pairs with some probability, and channel
+counts in between the table's grid points. The table is first laid out per layer as a
+dense tensor ``value[dilation, taps, c_in grid, c_out grid]``; then
+
+    soft = sum_{p, t} P(dilation p, taps t) * bilinear(value[p, t], E[c_in], E[c_out])
+
+which is differentiable in every mask. On a binarized architecture whose channel counts
+sit on the grid this equals the exact cost, the sum of the table entries, which
+:meth:`TableCost.exact` reads (measuring off-grid geometries on demand when a board is
+attached).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+from .geometry import LayerArch, LayerSpace, SoftLayer
+from .models import CostModel
+
+Measure = Callable[[list], None]
+
+
+class MissingEntriesError(LookupError):
+    """The table lacks geometries and no board is attached to measure them."""
+
+    def __init__(self, missing: Sequence[object], source: str) -> None:
+        shown = "\n  ".join(str(g) for g in missing[:20])
+        more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
+        super().__init__(
+            f"{len(missing)} layer geometries are not in {source} and no board is attached "
+            f"to measure them:\n  {shown}{more}\nProfile them with `hw-profiler profile` "
+            "or attach a board (HardwareInTheLoop callback)."
+        )
+        self.missing = list(missing)
+
+
+def _hat_weights(value: Tensor, grid: Tensor) -> Tensor:
+    """Piecewise-linear interpolation weights of ``value`` on a sorted ``grid``."""
+    if len(grid) == 1:
+        return torch.ones(1, dtype=value.dtype, device=value.device)
+    value = value.clamp(float(grid[0]), float(grid[-1]))
+    right = torch.searchsorted(grid, value.detach().reshape(1), right=True).clamp(1, len(grid) - 1)
+    left = right - 1
+    lo, hi = grid[left], grid[right]
+    frac = ((value - lo) / (hi - lo)).reshape(1)
+    weights = torch.zeros(len(grid), dtype=value.dtype, device=value.device)
+    return weights.index_add(0, left, 1.0 - frac).index_add(0, right, frac)
+
+
+class TableCost(CostModel):
+    """Latency (``column="latency_s"``) or energy (``"energy_j"``) from a measured table.
+
+    Args:
+        table: a ``hw_profiler.table.LatencyTable``.
+        spaces: the searchable layers (``PIT.search_space()``).
+        search: the search options of the PIT network (the table is enumerated for them).
+        channel_step: the table's channel grid step.
+        column: the table column to charge.
+        measure: called with missing geometries to measure them into the table (a board
+            is attached); without it a missing geometry raises
+            :class:`MissingEntriesError` listing them all.
+    """
+
+    def __init__(
+        self,
+        table,
+        spaces: Sequence[LayerSpace],
+        search: Iterable[str] = ("dilation", "rf", "channels"),
+        channel_step: int = 8,
+        column: str = "latency_s",
+        dtype: str = "int8",
+        measure: Measure | None = None,
+    ) -> None:
+        from hw_profiler.table import ChannelGrid, layer_geometries
+
+        self.table = table
+        self.column = column
+        self.dtype = dtype
+        self.measure = measure
+        self.search = tuple(search)
+        grid = ChannelGrid(channel_step)
+        needed = sorted({g for s in spaces for g in layer_geometries(s, self.search, grid, dtype)})
+        self._ensure(needed)
+        self._dense = {space.name: self._layout(space, grid) for space in spaces}
+
+    # -- table access ----------------------------------------------------------------
+
+    def _ensure(self, geometries: Sequence[object]) -> None:
+        missing = self.table.missing(geometries)
+        if missing and self.measure is not None:
+            self.measure(missing)
+            missing = self.table.missing(missing)
+        if missing:
+            raise MissingEntriesError(missing, str(self.table.path))
+
+    def _value(self, geometry: object) -> float:
+        row = self.table.lookup(geometry)
+        if row.get("status", "ok") not in ("ok", None):
+            raise ValueError(f"{geometry} could not be measured on the board: {row['status']}")
+        return float(row[self.column])
+
+    def _geometry(self, c_in: int, c_out: int, taps: int, dilation: int, length: int):
+        from hw_profiler.table import LayerGeometry
+
+        return LayerGeometry("conv1d", c_in, c_out, taps, dilation if taps > 1 else 1, length,
+                             self.dtype)
+
+    def _layout(self, space: LayerSpace, grid) -> dict[str, Tensor]:
+        channels = "channels" in self.search
+        c_ins = grid.values(space.in_channels) if channels and space.searches_in_channels \
+            else [space.in_channels]
+        c_outs = grid.values(space.out_channels) if channels and space.searches_out_channels \
+            else [space.out_channels]
+        dilations = space.dilations if "dilation" in self.search else (1,)
+        max_taps = space.max_taps(1)
+        value = torch.zeros(len(dilations), max_taps, len(c_ins), len(c_outs), dtype=torch.float64)
+        # reach[p, r, t] = 1 when receptive field r + 1 at dilation p keeps t + 1 taps.
+        reach = torch.zeros(len(dilations), space.kernel_size, max_taps)
+        for p, d in enumerate(dilations):
+            for r in range(space.kernel_size):
+                reach[p, r, r // d] = 1.0
+            taps_range = range(1, space.max_taps(d) + 1) if "rf" in self.search \
+                else (space.max_taps(d),)
+            for t in taps_range:
+                for i, ci in enumerate(c_ins):
+                    for j, co in enumerate(c_outs):
+                        geometry = self._geometry(ci, co, t, d, space.length)
+                        value[p, t - 1, i, j] = self._value(geometry)
+        return {
+            "value": value,
+            "reach": reach,
+            "c_in": torch.tensor(c_ins, dtype=torch.float32),
+            "c_out": torch.tensor(c_outs, dtype=torch.float32),
+        }
+
+    # -- CostModel -------------------------------------------------------------------
+
+    def soft(self, layer: SoftLayer) -> Tensor:
+        dense = self._dense[layer.space.name]
+        device, dtype = layer.tap_keep.device, layer.tap_keep.dtype
+        value = dense["value"].to(device, dtype)
+        # P(dilation p, taps t) from independent dilation and receptive-field masks.
+        reach = dense["reach"].to(device, dtype)
+        joint = layer.dilation_probs[:, None] * torch.einsum("r,prt->pt", layer.rf_probs, reach)
+        w_in = _hat_weights(layer.in_channels, dense["c_in"].to(device, dtype))
+        w_out = _hat_weights(layer.out_channels, dense["c_out"].to(device, dtype))
+        return torch.einsum("pt,ptij,i,j->", joint, value, w_in, w_out)
+
+    def exact(self, layer: LayerArch) -> float:
+        geometry = self._geometry(layer.in_channels, layer.out_channels, layer.kernel_size,
+                                  layer.dilation, layer.length)
+        self._ensure([geometry])
+        return self._value(geometry)
+
