@@ -2,7 +2,9 @@
 
 Every run resumes from the same warmup checkpoint, so the points differ only in the
 regularizer. The result is ``pareto.csv`` (one row per network, the warmed-up
-undilated seed first) and ``pareto.png``.
+undilated seed first) and ``pareto.png``. When the config has a
+:class:`~pit_lightning.training.HardwareInTheLoop` callback, every network is also
+deployed on the board and the table gains measured latency and energy.
 
     pit-lightning sweep --config configs/jsb_chorales.yaml \\
         --strengths 1e-7 1e-6 1e-5 --out runs/sweep [-- extra CLI overrides]
@@ -11,7 +13,6 @@ undilated seed first) and ``pareto.png``.
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,11 @@ from lightning.pytorch.callbacks import Callback
 
 from .cli import PITCLI
 from .pareto import plot_pareto
-from .training import PITModule, architecture_record
+from .tasks.base import Task
+from .training import HardwareInTheLoop, PITModule, architecture_record
 
-log = logging.getLogger(__name__)
+WARMUP_CHECKPOINT = "warmup.ckpt"
+TABLE_FILE = "pareto.csv"
 
 
 class StopAfterPhase(Callback):
@@ -38,31 +41,40 @@ class StopAfterPhase(Callback):
             trainer.should_stop = True
 
 
+def hardware_callback(trainer: L.Trainer) -> HardwareInTheLoop | None:
+    return next((cb for cb in trainer.callbacks if isinstance(cb, HardwareInTheLoop)), None)
+
+
 def _row(kind: str, strength: float | None, module: PITModule, test: dict[str, float],
-         run_dir: Path) -> dict[str, Any]:
+         run_dir: Path, measured: dict[str, Any] | None) -> dict[str, Any]:
     record = architecture_record(module)
     metric = module.task.metric_name
-    return {
+    row = {
         "kind": kind,
         "lambda": strength,
         "params": record["params"],
         "macs": record["macs"],
         metric: test[f"test/{metric}"],
         "test_loss": test["test/loss"],
-        "run_dir": str(run_dir),
     }
+    if measured is not None:
+        row.update({
+            "latency_s": measured["measured_latency_s"],
+            "predicted_latency_s": measured["predicted_latency_s"],
+            "latency_error": measured["latency_error"],
+            "energy_j": measured["measured_energy_j"],
+            "energy_source": measured["energy_source"],
+        })
+    return {**row, "arch": _arch_summary(module), "run_dir": str(run_dir)}
 
 
-def run_sweep(
-    config_args: Sequence[str],
-    strengths: Sequence[float],
-    out: str | Path,
-) -> pd.DataFrame:
-    """Run the sweep and write ``pareto.csv`` and ``pareto.png`` under ``out``."""
-    if not strengths:
-        raise ValueError("give at least one strength (--strengths)")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+def _arch_summary(module: PITModule) -> str:
+    return " ".join(f"{a.name}:k{a.kernel_size}d{a.dilation}c{a.out_channels}"
+                    for a in module.architecture())
+
+
+def warm_up(config_args: Sequence[str], out: Path) -> tuple[dict[str, Any], Task]:
+    """Train the warmup once, save its checkpoint and measure the undilated seed."""
     warmup_dir = out / "warmup"
     cli = PITCLI(
         args=[*config_args, f"--trainer.default_root_dir={warmup_dir}",
@@ -71,30 +83,74 @@ def run_sweep(
     )
     cli.trainer.callbacks.append(StopAfterPhase("warmup"))
     cli.trainer.fit(cli.model, cli.datamodule)
-    checkpoint = out / "warmup.ckpt"
-    cli.trainer.save_checkpoint(checkpoint)
+    cli.trainer.save_checkpoint(out / WARMUP_CHECKPOINT)
     test = cli.trainer.test(cli.model, cli.datamodule, verbose=False)[0]
-    rows = [_row("seed", None, cli.model, test, warmup_dir)]
-    metric = cli.model.task.metric_name
-    higher_is_better = cli.model.task.higher_is_better
+    measured = None
+    hardware = hardware_callback(cli.trainer)
+    if hardware is not None:
+        hardware.prepare(cli.trainer, cli.model)
+        measured = hardware.measure(cli.trainer, cli.model, cli.model.exported_copy())
+        hardware.close()
+    return _row("seed", None, cli.model, test, warmup_dir, measured), cli.model.task
 
-    table_path = out / "pareto.csv"
-    for strength in strengths:
-        run_dir = out / f"lambda_{strength:g}"
-        cli = PITCLI(
-            args=[*config_args, f"--search.strength={strength}",
-                  f"--trainer.default_root_dir={run_dir}", f"--artifacts.dirpath={run_dir}"],
-            run=False,
-        )
-        cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=checkpoint)
-        test = cli.trainer.test(cli.model, cli.datamodule, verbose=False)[0]
-        rows.append(_row("pit", strength, cli.model, test, run_dir))
-        # Written after every point: an interrupted sweep keeps what it measured.
-        pd.DataFrame(rows).to_csv(table_path, index=False)
+
+def search_from(config_args: Sequence[str], checkpoint: Path, strength: float | None,
+                run_dir: Path, kind: str = "pit") -> tuple[dict[str, Any], Task]:
+    """Search and fine-tune from a warmup checkpoint; test and measure the result."""
+    overrides = [] if strength is None else [f"--search.strength={strength}"]
+    cli = PITCLI(
+        args=[*config_args, *overrides, f"--trainer.default_root_dir={run_dir}",
+              f"--artifacts.dirpath={run_dir}"],
+        run=False,
+    )
+    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=checkpoint)
+    test = cli.trainer.test(cli.model, cli.datamodule, verbose=False)[0]
+    hardware = hardware_callback(cli.trainer)
+    measured = hardware.final if hardware is not None else None
+    if strength is None:
+        strength = next(cb for cb in cli.trainer.callbacks
+                        if type(cb).__name__ == "SearchPhase").regularizer.strength
+    return _row(kind, strength, cli.model, test, run_dir, measured), cli.model.task
+
+
+def write_table(rows: list[dict[str, Any]], out: Path, metric: str,
+                higher_is_better: bool = False) -> pd.DataFrame:
     table = pd.DataFrame(rows)
-    table.to_csv(table_path, index=False)
-    plot_pareto(table, out / "pareto.png", metric=metric, higher_is_better=higher_is_better)
+    table.to_csv(out / TABLE_FILE, index=False)
+    plot_pareto(table, out / "pareto.png", metric=metric, higher_is_better=higher_is_better,
+                costs=("params", "macs", "latency_s"))
     return table
+
+
+def run_sweep(
+    config_args: Sequence[str],
+    strengths: Sequence[float | None],
+    out: str | Path,
+    warmup_checkpoint: str | Path | None = None,
+    kind: str = "pit",
+) -> pd.DataFrame:
+    """Run the sweep and write ``pareto.csv`` and ``pareto.png`` under ``out``.
+
+    ``None`` in ``strengths`` means the config's own strength. With
+    ``warmup_checkpoint`` the warmup (and the seed row) is taken as already done.
+    """
+    if not strengths:
+        raise ValueError("give at least one strength (--strengths)")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    if warmup_checkpoint is None:
+        row, _ = warm_up(config_args, out)
+        rows.append(row)
+        warmup_checkpoint = out / WARMUP_CHECKPOINT
+    for strength in strengths:
+        label = "config" if strength is None else f"{strength:g}"
+        row, task = search_from(config_args, Path(warmup_checkpoint), strength,
+                                out / f"lambda_{label}", kind)
+        rows.append(row)
+        # Written after every point: an interrupted sweep keeps what it measured.
+        pd.DataFrame(rows).to_csv(out / TABLE_FILE, index=False)
+    return write_table(rows, out, task.metric_name, task.higher_is_better)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -107,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--strengths", type=float, nargs="+", required=True,
                         help="regularizer strengths (lambda) to search with")
     parser.add_argument("--out", default="runs/sweep", help="output directory")
+    parser.add_argument("--warmup-checkpoint", default=None,
+                        help="start every search from this warmup checkpoint (no seed row)")
     argv = list(argv or [])
     extra: list[str] = []
     if "--" in argv:
@@ -114,6 +172,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv, extra = argv[:split], argv[split + 1:]
     args = parser.parse_args(argv)
     config_args = [arg for path in args.config for arg in ("--config", path)] + extra
-    table = run_sweep(config_args, args.strengths, args.out)
-    print(table.drop(columns=["run_dir"]).to_string(index=False))
+    table = run_sweep(config_args, args.strengths, args.out, args.warmup_checkpoint)
+    print(table.drop(columns=["run_dir", "arch"]).to_string(index=False))
     print(f"Pareto table and plot in {args.out}")

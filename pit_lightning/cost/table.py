@@ -58,7 +58,8 @@ class TableCost(CostModel):
 
     Args:
         table: a ``hw_profiler.table.LatencyTable``.
-        spaces: the searchable layers (``PIT.search_space()``).
+        spaces: the searchable layers (``PIT.search_space()``); without them only
+            :meth:`exact` is available (a fixed, exported architecture).
         search: the search options of the PIT network (the table is enumerated for them).
         channel_step: the table's channel grid step.
         column: the table column to charge.
@@ -70,7 +71,7 @@ class TableCost(CostModel):
     def __init__(
         self,
         table,
-        spaces: Sequence[LayerSpace],
+        spaces: Sequence[LayerSpace] = (),
         search: Iterable[str] = ("dilation", "rf", "channels"),
         channel_step: int = 8,
         column: str = "latency_s",
@@ -87,7 +88,9 @@ class TableCost(CostModel):
         grid = ChannelGrid(channel_step)
         needed = sorted({g for s in spaces for g in layer_geometries(s, self.search, grid, dtype)})
         self._ensure(needed)
-        self._dense = {space.name: self._layout(space, grid) for space in spaces}
+        self._grid = grid
+        self._spaces = {space.name: space for space in spaces}
+        self._dense: dict[str, dict[str, Tensor]] = {}
 
     # -- table access ----------------------------------------------------------------
 
@@ -142,7 +145,12 @@ class TableCost(CostModel):
     # -- CostModel -------------------------------------------------------------------
 
     def soft(self, layer: SoftLayer) -> Tensor:
-        dense = self._dense[layer.space.name]
+        name = layer.space.name
+        if name not in self._dense:
+            if name not in self._spaces:
+                raise KeyError(f"layer {name!r} was not in the search space given to TableCost")
+            self._dense[name] = self._layout(self._spaces[name], self._grid)
+        dense = self._dense[name]
         device, dtype = layer.tap_keep.device, layer.tap_keep.dtype
         value = dense["value"].to(device, dtype)
         # P(dilation p, taps t) from independent dilation and receptive-field masks.

@@ -342,9 +342,14 @@ def replace_sites(gm: fx.GraphModule, sites: list[ConvSite], search: Sequence[st
             search_rf="rf" in search and site.conv.kernel_size[0] > 1,
         )
         site.conv.padding = (0,)
-        parent, _, leaf = site.name.rpartition(".")
-        setattr(gm.get_submodule(parent) if parent else gm, leaf, layer)
+        set_submodule(gm, site.name, layer)
     gm.recompile()
+
+
+def set_submodule(root: nn.Module, name: str, module: nn.Module) -> None:
+    """Put ``module`` at the dotted ``name`` under ``root``, replacing what is there."""
+    parent, _, leaf = name.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, leaf, module)
 
 
 def attach_masks(

@@ -94,8 +94,9 @@ class PITConv1d(nn.Module):
             return torch.ones(self.out_channels, dtype=torch.bool, device=self.conv.weight.device)
         return self.out_mask.keep()
 
-    def export(self, in_keep: Tensor) -> nn.Module:
-        """The plain layer computing what this one computes in eval mode.
+    def export(self, in_keep: Tensor) -> dict[str, nn.Module]:
+        """The plain layers computing what this one computes in eval mode, in order:
+        ``pad`` (when needed), ``conv`` and ``bn`` (when the seed had one).
 
         ``in_keep`` says which input channels survive upstream; the dropped ones are
         zero in this layer's input, so slicing them out is exact.
@@ -116,13 +117,13 @@ class PITConv1d(nn.Module):
         # The seed padded for its full kernel; the exported kernel reaches back
         # (taps - 1) * dilation samples, so the left padding shrinks (or crops).
         left = self.padding[0] - (self.kernel_size - 1) + (taps - 1) * dilation
-        layers: list[nn.Module] = []
+        layers: dict[str, nn.Module] = {}
         if left or self.padding[1]:
-            layers.append(nn.ConstantPad1d((left, self.padding[1]), 0.0))
-        layers.append(conv)
+            layers["pad"] = nn.ConstantPad1d((left, self.padding[1]), 0.0)
+        layers["conv"] = conv
         if self.bn is not None:
-            layers.append(slice_batchnorm(self.bn, out_idx))
-        return layers[0] if len(layers) == 1 else nn.Sequential(*layers)
+            layers["bn"] = slice_batchnorm(self.bn, out_idx)
+        return layers
 
     def extra_repr(self) -> str:
         return f"padding={self.padding}"

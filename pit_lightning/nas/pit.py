@@ -173,6 +173,10 @@ class PIT(nn.Module):
 
     # -- costs -----------------------------------------------------------------------
 
+    def set_costs(self, cost: str | CostModel | dict[str, str | CostModel] | None) -> None:
+        """Replace the named costs (e.g. with a table measured once the search starts)."""
+        self.costs_models = resolve_costs(cost)
+
     def costs(self) -> dict[str, Tensor]:
         """Each named cost under the soft masks (differentiable)."""
         layers = self.soft_layers()
@@ -200,13 +204,32 @@ class PIT(nn.Module):
     # -- export ----------------------------------------------------------------------
 
     def export(self) -> fx.GraphModule:
-        """A plain network (torch.nn modules only) equal to this one in eval mode."""
+        """A plain network equal to this one in eval mode.
+
+        Its graph calls leaf ``torch.nn`` modules only: each searchable layer becomes a
+        chain of nodes ``<name>.pad`` (when needed), ``<name>.conv``, ``<name>.bn`` (when
+        the seed had one), or a single ``nn.Conv1d`` at ``<name>``.
+        """
         exported = copy.deepcopy(self.model)
+        graph = exported.graph
+        nodes = {n.target: n for n in graph.nodes if n.op == "call_module"}
         for name, layer in list(self.layers()):
-            plain = layer.export(self._in_keep(name, None))
-            parent, _, leaf = name.rpartition(".")
-            setattr(exported.get_submodule(parent) if parent else exported, leaf, plain)
-        for node in exported.graph.nodes:
+            parts = layer.export(self._in_keep(name, None))
+            if list(parts) == ["conv"]:
+                convert.set_submodule(exported, name, parts["conv"])
+                continue
+            container = nn.Module()
+            for suffix, module in parts.items():
+                container.add_module(suffix, module)
+            convert.set_submodule(exported, name, container)
+            node = nodes[name]
+            value = node.args[0]
+            with graph.inserting_before(node):
+                for suffix in parts:
+                    value = graph.call_module(f"{name}.{suffix}", (value,))
+            node.replace_all_uses_with(value)
+            graph.erase_node(node)
+        for node in graph.nodes:
             # Shape propagation leaves type annotations that torch.save cannot pickle.
             node.type = None
         exported.recompile()

@@ -1,13 +1,25 @@
 """Lightning integration: the PIT module, the phase callbacks and run artifacts."""
 
 from .artifacts import SaveExported, architecture_record, load_network, save_network
+from .hardware import HardwareInTheLoop
 from .module import PHASES, PITModule
 from .phases import FineTunePhase, Phase, SearchPhase, WarmupPhase, default_phases
 from .progress import PhaseProgressBar
 from .regularizer import Regularizer
 
 __all__ = [
-    "PHASES", "FineTunePhase", "PITModule", "Phase", "PhaseProgressBar", "Regularizer",
-    "SaveExported", "SearchPhase", "WarmupPhase", "architecture_record", "default_phases",
-    "load_network", "save_network",
+    "PHASES",
+    "FineTunePhase",
+    "HardwareInTheLoop",
+    "PITModule",
+    "Phase",
+    "PhaseProgressBar",
+    "Regularizer",
+    "SaveExported",
+    "SearchPhase",
+    "WarmupPhase",
+    "architecture_record",
+    "default_phases",
+    "load_network",
+    "save_network",
 ]

@@ -1,0 +1,90 @@
+"""Instruction-time per MAC of the firmware's dilated Conv1d kernels on the emulated
+Cortex-M4 (QEMU netduinoplus2, -icount shift=0).
+
+Builds the firmware if needed, boots QEMU, reads the tick rate from INFO and runs
+BENCH_LAYER over a grid of shapes and dilations for int8 and float32. Under
+-icount shift=0 one instruction is 1 ns of virtual time, so
+instructions = ticks * 1e9 / ticks_per_second (ticks_per_second = 168 MHz here).
+
+Usage: python benchmarks/firmware_kernels.py [--quick] [--csv out.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hw_profiler.protocol import BenchLayerRequest, BoardError, DType, Op  # noqa: E402
+
+TARGET_SHAPES = [(32, 32, 3, 64), (64, 64, 5, 32), (16, 16, 9, 128)]  # C_in, C_out, k, T
+EXTRA_SHAPES = [(8, 8, 3, 64), (24, 24, 5, 48), (5, 7, 3, 33), (12, 20, 2, 96)]
+DILATIONS = [1, 2, 4, 8]
+
+
+def _client():
+    path = ROOT / "tests" / "firmware" / "fw_board_client.py"
+    spec = importlib.util.spec_from_file_location("fw_board_client", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="target shapes only")
+    ap.add_argument("--csv", type=Path, help="also write the rows as CSV")
+    args = ap.parse_args(argv)
+
+    client = _client()
+    client.build_firmware()
+    board = client.QemuBoard()
+    rows = []
+    try:
+        info = board.info()
+        instr_per_tick = info.ticks_to_instructions(1)
+        print(f"# board {info.board_name}, {info.ticks_per_second} ticks/s "
+              f"({info.timer_kind.name.lower()}), {instr_per_tick:.4f} instructions per tick")
+        shapes = TARGET_SHAPES + ([] if args.quick else EXTRA_SHAPES)
+        hdr = (f"{'dtype':7} {'C_in':>4} {'C_out':>5} {'k':>2} {'T':>4} {'d':>2} "
+               f"{'MACs':>8} {'ticks':>9} {'instr':>10} {'instr/MAC':>9}  target")
+        print(hdr)
+        print("-" * len(hdr))
+        for dtype in (DType.INT8, DType.FLOAT32):
+            for cin, cout, k, T in shapes:
+                for d in DILATIONS:
+                    req = BenchLayerRequest(Op.CONV, dtype, cin, cout, T, kernel=k, dilation=d,
+                                            warmup=1, repeats=3, seed=1)
+                    try:
+                        r = board.bench(req)
+                    except BoardError as e:
+                        print(f"{dtype.name.lower():7} {cin:4} {cout:5} {k:2} {T:4} {d:2} "
+                              f"{'':>8} {'n/a':>9} ({e})")
+                        continue
+                    ticks = statistics.median(r.ticks)
+                    instr = ticks * instr_per_tick
+                    per_mac = instr / r.macs
+                    target = (cin, cout, k, T) in TARGET_SHAPES and dtype is DType.INT8
+                    flag = ("ok" if per_mac <= 2.3 else "MISS") if target else ""
+                    rows.append((dtype.name.lower(), cin, cout, k, T, d, r.macs, ticks, instr,
+                                 per_mac))
+                    print(f"{dtype.name.lower():7} {cin:4} {cout:5} {k:2} {T:4} {d:2} "
+                          f"{r.macs:8} {ticks:9.0f} {instr:10.0f} {per_mac:9.3f}  {flag}")
+    finally:
+        board.close()
+    if args.csv:
+        with args.csv.open("w") as f:
+            f.write("dtype,c_in,c_out,k,T,d,macs,ticks,instructions,instr_per_mac\n")
+            for row in rows:
+                f.write(",".join(str(v) for v in row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

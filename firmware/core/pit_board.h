@@ -1,0 +1,32 @@
+/* Board hooks: the only functions a port must provide (MLPerf-Tiny style split).
+ * Everything else (protocol, interpreter, kernels) is portable C99 in core/. */
+#ifndef PIT_BOARD_H
+#define PIT_BOARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* What the tick counter counts; sent in INFO. */
+enum {
+    PIT_TIMER_CYCLES = 0,      /* core clock cycles (DWT CYCCNT, pi_perf) */
+    PIT_TIMER_INSTR_TIME = 1,  /* QEMU -icount shift=0: SysTick driven by instruction count */
+    PIT_TIMER_WALLCLOCK = 2    /* host clock_gettime */
+};
+
+typedef struct {
+    const char *name;
+    uint32_t core_clock_hz;
+    uint32_t ticks_per_second;
+    uint8_t timer_kind;
+    uint32_t flash_free_bytes;
+} pit_board_info_t;
+
+void board_init(void);
+/* Next received byte, or -1 when nothing arrived within timeout_ms (board time). */
+int board_getc(uint32_t timeout_ms);
+void board_write(const uint8_t *data, size_t len);
+/* Monotonic 64-bit tick counter at info->ticks_per_second. */
+uint64_t board_ticks(void);
+const pit_board_info_t *board_info(void);
+
+#endif

@@ -1,0 +1,401 @@
+"""Lower a plain exported torch network to a flat list of board layers (float, BN folded).
+
+Accepted: nn.ConstantPad1d (zero, left only) + nn.Conv1d (stride 1, any dilation) = the
+board's causal CONV, and likewise Conv1d(padding=(k-1)*d) followed by a "chomp" slice
+``x[:, :, :-(k-1)*d]``; other paddings and strided convs are refused (they look ahead);
+BatchNorm1d folded into the conv/linear before it; ReLU/ReLU6 fused as clamps;
+AvgPool1d/MaxPool1d; Flatten; Linear; residual ``+``; Dropout/Identity and a final
+squeeze/view are no-ops. Anything else is refused with the node's name.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from hw_profiler.errors import DeployError
+
+ACTS = ("none", "relu", "relu6")
+
+
+@dataclass
+class TensorInfo:
+    """A board tensor: [length][channels], channel-last."""
+
+    id: int
+    channels: int
+    length: int
+    # [T][C] -> [1][T*C] flattens keep torch's (C, T) element order reachable
+    flattened_from: tuple[int, int] | None = None  # (C, T) before flatten
+
+    @property
+    def elements(self) -> int:
+        return self.channels * self.length
+
+
+@dataclass
+class LayerIR:
+    """One board layer in float, before quantization."""
+
+    name: str
+    op: str  # conv | linear | avgpool | maxpool | add | flatten
+    inputs: list[int]
+    output: int
+    weight: np.ndarray | None = None  # conv (Cout, Cin, k); linear (Cout, Cin), torch order
+    bias: np.ndarray | None = None
+    kernel: int = 1
+    dilation: int = 1
+    stride: int = 1
+    act: str = "none"
+
+
+@dataclass
+class GraphIR:
+    tensors: list[TensorInfo] = field(default_factory=list)
+    layers: list[LayerIR] = field(default_factory=list)
+    input: int = 0
+    output: int = 0
+
+    def new_tensor(self, channels: int, length: int) -> TensorInfo:
+        t = TensorInfo(len(self.tensors), channels, length)
+        self.tensors.append(t)
+        return t
+
+    def producer(self, tensor: int) -> LayerIR | None:
+        for layer in self.layers:
+            if layer.output == tensor:
+                return layer
+        return None
+
+    def run_float(self, x: Tensor, record: dict[int, Tensor] | None = None) -> Tensor:
+        """Run in float64 on (N, C, T) input; fills ``record`` with every tensor."""
+        values: dict[int, Tensor] = {self.input: x.double()}
+        for layer in self.layers:
+            ins = [values[i] for i in layer.inputs]
+            values[layer.output] = _float_layer(layer, ins, self.tensors[layer.output])
+        if record is not None:
+            record.update(values)
+        return values[self.output]
+
+
+def _float_layer(layer: LayerIR, ins: list[Tensor], out: TensorInfo) -> Tensor:
+    x = ins[0]
+    if layer.op == "conv":
+        w = torch.from_numpy(layer.weight).double()
+        b = None if layer.bias is None else torch.from_numpy(layer.bias).double()
+        pad = (layer.kernel - 1) * layer.dilation
+        y = F.conv1d(F.pad(x, (pad, 0)), w, b, dilation=layer.dilation)
+    elif layer.op == "linear":
+        w = torch.from_numpy(layer.weight).double()
+        b = None if layer.bias is None else torch.from_numpy(layer.bias).double()
+        y = torch.einsum("nct,oc->not", x, w) + (0 if b is None else b[None, :, None])
+    elif layer.op == "avgpool":
+        y = F.avg_pool1d(x, layer.kernel, layer.stride)
+    elif layer.op == "maxpool":
+        y = F.max_pool1d(x, layer.kernel, layer.stride)
+    elif layer.op == "add":
+        y = ins[0] + ins[1]
+    elif layer.op == "flatten":
+        y = x.flatten(1)[:, :, None]
+    else:  # pragma: no cover - guarded by the lowering
+        raise DeployError(f"unknown op {layer.op}")
+    if layer.act == "relu":
+        y = y.clamp_min(0)
+    elif layer.act == "relu6":
+        y = y.clamp(0, 6)
+    return y
+
+
+# (N, C, T) is the layout every IR tensor has in float; flatten gives (N, C*T, 1)
+
+
+class _Lowering:
+    def __init__(self, gm: fx.GraphModule) -> None:
+        self.gm = gm
+        self.modules = dict(gm.named_modules())
+        self.ir = GraphIR()
+        self.value: dict[fx.Node, int] = {}  # fx node -> IR tensor id
+        self.pending_pad: dict[fx.Node, tuple[int, int]] = {}  # node -> (tensor, left pad)
+        self.pending_chomp: dict[fx.Node, tuple[int, int]] = {}  # conv node -> (tensor, pad)
+        self.users = {n: len(n.users) for n in gm.graph.nodes}
+
+    def fail(self, node: fx.Node, why: str) -> DeployError:
+        return DeployError(f"cannot deploy node {node.name!r} ({node.target}): {why}")
+
+    def shape(self, node: fx.Node) -> tuple[int, ...]:
+        meta = node.meta.get("tensor_meta")
+        if meta is None:
+            raise self.fail(node, "no shape (is it a tensor?)")
+        return tuple(meta.shape)
+
+    def tensor_of(self, node: fx.Node, consumer: fx.Node) -> int:
+        if node in self.pending_pad:
+            raise self.fail(consumer, "a ConstantPad1d output may only feed a Conv1d")
+        if node in self.pending_chomp:
+            raise self.fail(
+                consumer,
+                f"{node.name!r} is padded on both sides; only a chomp "
+                "of the right-hand padding may follow it",
+            )
+        try:
+            return self.value[node]
+        except KeyError:
+            raise self.fail(consumer, f"input {node.name!r} was not lowered") from None
+
+    def fusable(self, node: fx.Node) -> LayerIR | None:
+        """The layer producing ``node`` when only this consumer reads it."""
+        tid = self.value.get(node)
+        if tid is None or self.users[node] != 1:
+            return None
+        layer = self.ir.producer(tid)
+        return layer if layer is not None and layer.op in ("conv", "linear", "add") else None
+
+    def run(self) -> GraphIR:
+        for node in self.gm.graph.nodes:
+            if node.op == "placeholder":
+                shape = self.shape(node)
+                if len(shape) != 3 or shape[0] != 1:
+                    raise self.fail(node, f"input must be (1, C, T), got {shape}")
+                t = self.ir.new_tensor(shape[1], shape[2])
+                self.ir.input = t.id
+                self.value[node] = t.id
+            elif node.op == "output":
+                (result,) = node.args
+                if not isinstance(result, fx.Node):
+                    raise self.fail(node, "the network must return one tensor")
+                self.ir.output = self.tensor_of(result, node)
+            elif node.op == "call_module":
+                self.module(node, self.modules[node.target])
+            elif node.op in ("call_function", "call_method"):
+                self.function(node)
+            elif node.op == "get_attr":
+                raise self.fail(node, "parameters used as values are not supported")
+        if not self.ir.layers:
+            raise DeployError("the network has no layers to deploy")
+        return self.ir
+
+    def alias(self, node: fx.Node, src: fx.Node) -> None:
+        if src in self.pending_pad:
+            self.pending_pad[node] = self.pending_pad[src]
+        else:
+            self.value[node] = self.tensor_of(src, node)
+        self.users[src] += self.users[node] - 1
+
+    def add_layer(self, node: fx.Node, layer: LayerIR, channels: int, length: int) -> None:
+        t = self.ir.new_tensor(channels, length)
+        layer.output = t.id
+        self.ir.layers.append(layer)
+        self.value[node] = t.id
+
+    def module(self, node: fx.Node, mod: nn.Module) -> None:
+        src = node.args[0]
+        if isinstance(mod, (nn.Dropout, nn.Identity)):
+            self.alias(node, src)
+        elif isinstance(mod, nn.ConstantPad1d):
+            left, right = mod.padding
+            if mod.value != 0 or right != 0:
+                raise self.fail(node, "only zero left padding (causal) is supported")
+            self.pending_pad[node] = (self.tensor_of(src, node), left)
+        elif isinstance(mod, nn.Conv1d):
+            self.conv(node, mod)
+        elif isinstance(mod, nn.BatchNorm1d):
+            self.batchnorm(node, mod)
+        elif isinstance(mod, (nn.ReLU, nn.ReLU6)):
+            self.activation(node, "relu" if isinstance(mod, nn.ReLU) else "relu6")
+        elif isinstance(mod, nn.Hardtanh) and (mod.min_val, mod.max_val) == (0.0, 6.0):
+            self.activation(node, "relu6")
+        elif isinstance(mod, (nn.AvgPool1d, nn.MaxPool1d)):
+            self.pool(node, mod)
+        elif isinstance(mod, nn.Flatten):
+            self.flatten(node)
+        elif isinstance(mod, nn.Linear):
+            self.linear(node, mod)
+        else:
+            raise self.fail(node, f"module type {type(mod).__name__} is not supported")
+
+    def function(self, node: fx.Node) -> None:
+        target = node.target
+        name = getattr(target, "__name__", str(target))
+        if target in (operator.add, torch.add) or name in ("add", "add_", "__add__"):
+            self.add(node)
+        elif target in (F.relu, torch.relu) or name in ("relu", "relu_"):
+            self.activation(node, "relu")
+        elif target is F.relu6 or name == "relu6":
+            self.activation(node, "relu6")
+        elif target in (torch.flatten,) or name == "flatten":
+            self.flatten(node)
+        elif target is operator.getitem and node.args[0] in self.pending_chomp:
+            self.chomp(node)
+        elif name in ("squeeze", "view", "reshape", "contiguous", "dropout"):
+            src = node.args[0]
+            if name in ("squeeze", "view", "reshape") and any(u.op != "output" for u in node.users):
+                raise self.fail(node, f"{name} is only supported right before the output")
+            self.alias(node, src)
+        else:
+            raise self.fail(node, "operation is not supported")
+
+    def conv(self, node: fx.Node, mod: nn.Conv1d) -> None:
+        src = node.args[0]
+        left = 0
+        if src in self.pending_pad:
+            tid, left = self.pending_pad[src]
+        else:
+            tid = self.tensor_of(src, node)
+        k, d = mod.kernel_size[0], mod.dilation[0]
+        pad = mod.padding if isinstance(mod.padding, str) else mod.padding[0]
+        if mod.stride[0] != 1:
+            raise self.fail(
+                node,
+                f"stride {mod.stride[0]}: the board's CONV has stride 1 "
+                "(use Conv1d + AvgPool1d/MaxPool1d)",
+            )
+        if mod.groups != 1:
+            raise self.fail(node, "grouped/depthwise convolutions are not supported")
+        causal = (k - 1) * d
+        chomped = pad == causal and left == 0 and pad > 0
+        if (pad != 0 and not chomped) or mod.padding_mode != "zeros":
+            raise self.fail(
+                node,
+                f"padding={pad!r} is not causal; pad on the left with "
+                f"ConstantPad1d(({causal}, 0)) or chomp {causal} samples",
+            )
+        if not chomped and left != causal:
+            raise self.fail(node, f"needs left padding (k-1)*d = {causal}, got {left}")
+        w = mod.weight.detach().double().numpy().copy()
+        b = None if mod.bias is None else mod.bias.detach().double().numpy().copy()
+        t = self.ir.tensors[tid]
+        self.add_layer(
+            node, LayerIR(node.name, "conv", [tid], -1, w, b, k, d), w.shape[0], t.length
+        )
+        if chomped:
+            self.pending_chomp[node] = (self.value.pop(node), pad)
+
+    def chomp(self, node: fx.Node) -> None:
+        """``conv_out[:, :, :-pad]`` after a both-sides padded conv = the causal conv."""
+        src, index = node.args
+        tid, pad = self.pending_chomp[src]
+        ok = (
+            isinstance(index, tuple)
+            and len(index) == 3
+            and index[0] == slice(None)
+            and index[1] == slice(None)
+            and index[2] == slice(None, -pad, None)
+        )
+        if not ok or self.users[src] != 1:
+            raise self.fail(
+                node, f"expected the chomp x[:, :, :-{pad}] as the only reader of {src.name!r}"
+            )
+        del self.pending_chomp[src]
+        self.value[node] = tid
+
+    def linear(self, node: fx.Node, mod: nn.Linear) -> None:
+        tid = self.tensor_of(node.args[0], node)
+        t = self.ir.tensors[tid]
+        if len(self.shape(node.args[0])) != 2:
+            raise self.fail(
+                node,
+                "Linear must read a (N, features) tensor (flatten first): "
+                "on (N, C, T) torch would mix time steps",
+            )
+        if t.channels != mod.in_features:
+            raise self.fail(
+                node,
+                f"Linear expects {mod.in_features} features, the tensor has "
+                f"{t.channels} channels (flatten first)",
+            )
+        w = mod.weight.detach().double().numpy().copy()
+        b = None if mod.bias is None else mod.bias.detach().double().numpy().copy()
+        self.add_layer(
+            node, LayerIR(node.name, "linear", [tid], -1, w, b), mod.out_features, t.length
+        )
+
+    def batchnorm(self, node: fx.Node, mod: nn.BatchNorm1d) -> None:
+        layer = self.fusable(node.args[0])
+        if layer is None or layer.op == "add" or layer.act != "none":
+            raise self.fail(node, "BatchNorm1d must directly follow a Conv1d or Linear")
+        var = mod.running_var.double().numpy()
+        mean = mod.running_mean.double().numpy()
+        gamma = mod.weight.detach().double().numpy() if mod.affine else np.ones_like(var)
+        beta = mod.bias.detach().double().numpy() if mod.affine else np.zeros_like(var)
+        scale = gamma / np.sqrt(var + mod.eps)
+        assert layer.weight is not None
+        layer.weight = layer.weight * scale.reshape(-1, *([1] * (layer.weight.ndim - 1)))
+        bias = layer.bias if layer.bias is not None else np.zeros_like(var)
+        layer.bias = (bias - mean) * scale + beta
+        self.value[node] = layer.output
+
+    def activation(self, node: fx.Node, act: str) -> None:
+        layer = self.fusable(node.args[0])
+        if layer is None or layer.act != "none":
+            raise self.fail(
+                node, f"{act} must follow a Conv1d, Linear or residual add that nothing else reads"
+            )
+        layer.act = act
+        self.value[node] = layer.output
+
+    def pool(self, node: fx.Node, mod: nn.AvgPool1d | nn.MaxPool1d) -> None:
+        tid = self.tensor_of(node.args[0], node)
+        k = _one(mod.kernel_size)
+        s = _one(mod.stride if mod.stride is not None else k)
+        if _one(mod.padding) != 0 or mod.ceil_mode:
+            raise self.fail(node, "pooling with padding or ceil_mode is not supported")
+        if isinstance(mod, nn.MaxPool1d) and _one(mod.dilation) != 1:
+            raise self.fail(node, "dilated max pooling is not supported")
+        t = self.ir.tensors[tid]
+        if t.length < k:
+            raise self.fail(node, f"pool kernel {k} is longer than the input ({t.length})")
+        op = "avgpool" if isinstance(mod, nn.AvgPool1d) else "maxpool"
+        self.add_layer(
+            node,
+            LayerIR(node.name, op, [tid], -1, kernel=k, stride=s),
+            t.channels,
+            (t.length - k) // s + 1,
+        )
+
+    def flatten(self, node: fx.Node) -> None:
+        start = node.kwargs.get("start_dim", node.args[1] if len(node.args) > 1 else 1)
+        if isinstance(self.modules.get(node.target), nn.Flatten):
+            mod = self.modules[node.target]
+            start = mod.start_dim
+            if mod.end_dim != -1:
+                raise self.fail(node, "Flatten must flatten every dimension after the batch")
+        if start != 1:
+            raise self.fail(node, "only flatten(start_dim=1) is supported")
+        tid = self.tensor_of(node.args[0], node)
+        t = self.ir.tensors[tid]
+        self.add_layer(node, LayerIR(node.name, "flatten", [tid], -1), t.channels * t.length, 1)
+        self.ir.tensors[-1].flattened_from = (t.channels, t.length)
+
+    def add(self, node: fx.Node) -> None:
+        a, b = node.args[:2]
+        if not (isinstance(a, fx.Node) and isinstance(b, fx.Node)):
+            raise self.fail(node, "only tensor + tensor is supported (no constants)")
+        ta, tb = self.tensor_of(a, node), self.tensor_of(b, node)
+        x, y = self.ir.tensors[ta], self.ir.tensors[tb]
+        if (x.channels, x.length) != (y.channels, y.length):
+            raise self.fail(
+                node, f"residual shapes differ: {x.channels}x{x.length} vs {y.channels}x{y.length}"
+            )
+        self.add_layer(node, LayerIR(node.name, "add", [ta, tb], -1), x.channels, x.length)
+
+
+def _one(v: int | tuple[int, ...]) -> int:
+    return v[0] if isinstance(v, tuple) else int(v)
+
+
+def lower(model: nn.Module, example: Tensor) -> GraphIR:
+    """Trace ``model`` (a GraphModule is used as is) and lower it for the board."""
+    model = model.eval()
+    try:
+        gm = model if isinstance(model, fx.GraphModule) else fx.symbolic_trace(model)
+    except Exception as exc:
+        raise DeployError(f"torch.fx cannot trace the network: {exc}") from exc
+    with torch.no_grad():
+        ShapeProp(gm).propagate(example[:1].float())
+    return _Lowering(gm).run()

@@ -1,0 +1,115 @@
+"""The emulated STM32 board: the firmware ELF under qemu-system-arm, serial on a TCP socket."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from hw_profiler.errors import FlashError
+from hw_profiler.flashers import procs
+from hw_profiler.flashers.base import Flasher, build_firmware
+
+_READY_MARK = "waiting for connection"
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class QemuFlasher(Flasher):
+    """Runs ``qemu-system-arm -M <machine> -icount shift=<n> -kernel <elf>``.
+
+    ``-icount`` makes the SysTick tick exact and repeatable (instruction time). The serial
+    port is a TCP server with wait=on, so the guest starts only when the session connects
+    and no early output is lost; readiness is QEMU's own "waiting for connection" notice.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port: int | None = None
+        self._stderr: deque[str] = deque(maxlen=50)
+        self._ready = threading.Event()
+
+    def prepare(self) -> None:
+        if self.firmware is None:
+            raise FlashError(f"board {self.board.name}: no firmware ELF configured")
+        if self.options.get("build", True):
+            build_firmware(self.firmware)
+        super().prepare()
+
+    def flash(self) -> None:
+        """Nothing to write: QEMU loads the ELF at start."""
+
+    def command(self, port: int) -> list[str]:
+        qemu = str(self.options.get("qemu", "qemu-system-arm"))
+        cmd = [
+            qemu,
+            "-M", str(self.options.get("machine", "netduinoplus2")),
+            "-nographic",
+            "-monitor", "none",
+            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
+            "-kernel", str(self.firmware),
+        ]  # fmt: skip
+        shift = self.options.get("icount_shift", 0)
+        if shift is not None:
+            cmd[3:3] = ["-icount", f"shift={shift}"]
+        cmd += [str(a) for a in self.options.get("extra_args", [])]
+        return cmd
+
+    def start(self) -> str:
+        qemu = str(self.options.get("qemu", "qemu-system-arm"))
+        if shutil.which(qemu) is None:
+            raise FlashError(f"{qemu} not found on PATH (Debian: apt install qemu-system-arm)")
+        timeout = float(self.options.get("start_timeout_s", 20))
+        for _attempt in range(3):  # a free port can be taken between probe and bind
+            self.port = free_loopback_port()
+            if self._launch(self.command(self.port), timeout):
+                return f"socket://127.0.0.1:{self.port}"
+        raise FlashError(f"QEMU could not bind a loopback port:\n{self.stderr_tail()}")
+
+    def _launch(self, cmd: list[str], timeout: float) -> bool:
+        self._ready.clear()
+        self._stderr.clear()
+        self.proc = procs.spawn(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._ready.wait(0.05):
+                return True
+            if self.proc.poll() is not None:
+                time.sleep(0.1)  # let the drain thread collect the last lines
+                tail = self.stderr_tail()
+                self.stop()
+                if "in use" in tail:
+                    return False
+                raise FlashError(
+                    f"QEMU exited with status {self.proc.returncode} before serving "
+                    f"its serial port: {' '.join(cmd)}\n{tail}"
+                )
+        self.stop()
+        raise FlashError(f"QEMU did not open its serial port within {timeout:g} s: {' '.join(cmd)}")
+
+    def _drain(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            self._stderr.append(line)
+            if _READY_MARK in line:
+                self._ready.set()
+
+    def stderr_tail(self) -> str:
+        return "\n".join(self._stderr)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            procs.terminate(self.proc)

@@ -1,0 +1,299 @@
+"""Writer and reader of the firmware's model image, format version 1.
+
+Layout and semantics are specified in docs/protocol.md section 4. Build a :class:`Model`
+from :class:`TensorSpec` / :class:`LayerSpec` records (int8 weights with quantisation
+parameters from :mod:`hw_profiler.quant`, or float32 weights), then :func:`write_model`.
+:func:`run_model_reference` executes a model in numpy with the board's arithmetic (bit-exact
+for int8) so deploy code can compare board outputs against it.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hw_profiler.protocol.messages import DType, Op
+from hw_profiler.quant import reference as ref
+
+MAGIC = b"PITM"
+VERSION = 1
+HEADER_SIZE = 32
+TENSOR_RECORD = 16
+LAYER_RECORD = 48
+ABSENT = 0xFFFFFFFF
+NO_TENSOR = 0xFFFF
+
+
+class Activation(enum.IntEnum):
+    """Informative tag; the clamp bounds (act_min/act_max) are what the board applies."""
+
+    NONE = 0
+    RELU = 1
+    RELU6 = 2
+
+
+class ModelFormatError(ValueError):
+    """Malformed image or inconsistent model description."""
+
+
+@dataclass
+class TensorSpec:
+    """A ``[T][C]`` activation tensor (channel-last on the board)."""
+
+    dtype: DType
+    channels: int
+    length: int
+    scale: float = 1.0
+    zero_point: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self.channels * self.length * self.dtype.itemsize
+
+
+@dataclass
+class LayerSpec:
+    """One layer. ``inputs`` holds one tensor id (two for ADD).
+
+    CONV weights are ``(Cout, k, Cin)`` (PyTorch's ``(Cout, Cin, k)`` permuted, see
+    :func:`conv_weight_from_torch`), LINEAR weights ``(Cout, Cin)``; int8 weights come with
+    int32 ``bias``, per-channel ``multiplier``/``shift``. An int8 ADD needs ``add_params``
+    (:func:`hw_profiler.quant.add_params`). ``act_min``/``act_max`` default to the dtype's
+    full range.
+    """
+
+    op: Op
+    inputs: tuple[int, ...]
+    output: int
+    kernel: int = 1
+    dilation: int = 1
+    stride: int = 1
+    weights: np.ndarray | None = None
+    bias: np.ndarray | None = None
+    multiplier: np.ndarray | None = None
+    shift: np.ndarray | None = None
+    add_params: list[int] | None = None
+    act_min: float | None = None
+    act_max: float | None = None
+    activation: Activation = Activation.NONE
+
+
+@dataclass
+class Model:
+    tensors: list[TensorSpec]
+    layers: list[LayerSpec]
+    input: int
+    output: int
+    meta: dict[str, object] = field(default_factory=dict)
+
+
+def conv_weight_from_torch(w: np.ndarray) -> np.ndarray:
+    """PyTorch Conv1d weight ``(Cout, Cin, k)`` -> board layout ``(Cout, k, Cin)``."""
+    return np.ascontiguousarray(np.asarray(w).transpose(0, 2, 1))
+
+
+def permute_linear_after_flatten(w: np.ndarray, channels: int, length: int) -> np.ndarray:
+    """Linear weight ``(O, C*T)`` for PyTorch's ``(C, T)`` flatten -> the board's ``[T][C]``
+    flatten: ``W_board[o, t*C + c] = W_torch[o, c*T + t]``."""
+    w = np.asarray(w)
+    out = w.shape[0]
+    return np.ascontiguousarray(w.reshape(out, channels, length).transpose(0, 2, 1)).reshape(
+        out, channels * length
+    )
+
+
+def _act_bounds(layer: LayerSpec, dtype: DType) -> tuple[float, float]:
+    if dtype is DType.INT8:
+        lo = -128 if layer.act_min is None else int(layer.act_min)
+        hi = 127 if layer.act_max is None else int(layer.act_max)
+        return lo, hi
+    lo = -np.inf if layer.act_min is None else float(layer.act_min)
+    hi = np.inf if layer.act_max is None else float(layer.act_max)
+    return lo, hi
+
+
+def write_model(model: Model) -> bytes:
+    """Serialise ``model`` to a version-1 image (little-endian, trailing CRC-32)."""
+    nt, nl = len(model.tensors), len(model.layers)
+    if not (1 <= nt <= 0xFFFF and 1 <= nl <= 0xFFFF):
+        raise ModelFormatError("need at least one tensor and one layer")
+    blob = bytearray()
+
+    def put(arr: np.ndarray | None, dtype: str) -> int:
+        if arr is None:
+            return ABSENT
+        off = len(blob)
+        blob.extend(np.ascontiguousarray(arr, dtype=dtype).tobytes())
+        blob.extend(b"\0" * (-len(blob) % 4))
+        return off
+
+    tensor_recs = b"".join(
+        struct.pack("<BBHHHfi", int(t.dtype), 0, t.channels, t.length, 0, t.scale,
+                    t.zero_point)
+        for t in model.tensors
+    )
+    layer_recs = bytearray()
+    for i, L in enumerate(model.layers):
+        if not 1 <= len(L.inputs) <= 2:
+            raise ModelFormatError(f"layer {i}: one or two inputs")
+        dtype = model.tensors[L.inputs[0]].dtype
+        q = dtype is DType.INT8
+        w_off = b_off = m_off = s_off = ABSENT
+        if L.op in (Op.CONV, Op.LINEAR):
+            if L.weights is None:
+                raise ModelFormatError(f"layer {i}: weights missing")
+            w_off = put(L.weights, "<i1" if q else "<f4")
+            b_off = put(L.bias, "<i4" if q else "<f4")
+            if q:
+                if L.multiplier is None or L.shift is None:
+                    raise ModelFormatError(f"layer {i}: multiplier/shift missing")
+                m_off = put(L.multiplier, "<i4")
+                s_off = put(L.shift, "<i4")
+        elif L.op is Op.ADD and q:
+            if L.add_params is None or len(L.add_params) != 7:
+                raise ModelFormatError(f"layer {i}: add_params (7 ints) missing")
+            m_off = put(np.array(L.add_params), "<i4")
+        lo, hi = _act_bounds(L, dtype)
+        act = struct.pack("<ii", int(lo), int(hi)) if q else struct.pack("<ff", lo, hi)
+        in1 = L.inputs[1] if len(L.inputs) > 1 else NO_TENSOR
+        layer_recs += struct.pack(
+            "<BBHHHHHHHIIII", int(L.op), int(L.activation), L.inputs[0], in1, L.output,
+            L.kernel, L.dilation, L.stride, 0, w_off, b_off, m_off, s_off,
+        ) + act + bytes(8)
+    blob_off = HEADER_SIZE + len(tensor_recs) + len(layer_recs)
+    blob_off += -blob_off % 4
+    total = blob_off + len(blob) + 4
+    header = MAGIC + struct.pack(
+        "<HHIHHHHIII", VERSION, HEADER_SIZE, total, nt, nl, model.input, model.output,
+        blob_off, len(blob), 0,
+    )
+    body = bytearray(header + tensor_recs + layer_recs)
+    body += b"\0" * (blob_off - len(body))
+    body += blob
+    return bytes(body) + struct.pack("<I", zlib.crc32(body))
+
+
+def read_model(data: bytes) -> Model:
+    """Parse an image written by :func:`write_model` (checks magic, version, sizes, CRC)."""
+    if len(data) < HEADER_SIZE + 4 or data[:4] != MAGIC:
+        raise ModelFormatError("not a model image")
+    version, hsize, total, nt, nl, inp, outp, blob_off, blob_size, _ = struct.unpack_from(
+        "<HHIHHHHIII", data, 4
+    )
+    if version != VERSION or hsize != HEADER_SIZE or total != len(data):
+        raise ModelFormatError("unsupported version or bad size")
+    if zlib.crc32(data[:-4]) != struct.unpack_from("<I", data, len(data) - 4)[0]:
+        raise ModelFormatError("CRC mismatch")
+    blob = data[blob_off : blob_off + blob_size]
+    tensors = []
+    for i in range(nt):
+        dt, _, c, t, _, scale, zp = struct.unpack_from(
+            "<BBHHHfi", data, HEADER_SIZE + i * TENSOR_RECORD
+        )
+        tensors.append(TensorSpec(DType(dt), c, t, scale, zp))
+    layers = []
+    base = HEADER_SIZE + nt * TENSOR_RECORD
+    for i in range(nl):
+        rec = data[base + i * LAYER_RECORD : base + (i + 1) * LAYER_RECORD]
+        op, act, in0, in1, out, k, d, s, _, w_off, b_off, m_off, s_off = struct.unpack_from(
+            "<BBHHHHHHHIIII", rec
+        )
+        dtype = tensors[in0].dtype
+        q = dtype is DType.INT8
+        lo, hi = struct.unpack_from("<ii" if q else "<ff", rec, 32)
+        cin, cout = tensors[in0].channels, tensors[out].channels
+        kk = k if Op(op) is Op.CONV else 1
+
+        def arr(off: int, n: int, dt: str) -> np.ndarray | None:
+            if off == ABSENT:
+                return None
+            return np.frombuffer(blob, dtype=dt, count=n, offset=off).copy()
+
+        L = LayerSpec(Op(op), (in0,) if in1 == NO_TENSOR else (in0, in1), out, k, d, s,
+                      act_min=lo, act_max=hi, activation=Activation(act))
+        if L.op in (Op.CONV, Op.LINEAR):
+            w = arr(w_off, cout * kk * cin, "<i1" if q else "<f4")
+            assert w is not None
+            L.weights = w.reshape(cout, kk, cin) if L.op is Op.CONV else w.reshape(cout, cin)
+            L.bias = arr(b_off, cout, "<i4" if q else "<f4")
+            if q:
+                L.multiplier = arr(m_off, cout, "<i4")
+                L.shift = arr(s_off, cout, "<i4")
+        elif L.op is Op.ADD and q:
+            p = arr(m_off, 7, "<i4")
+            L.add_params = None if p is None else [int(v) for v in p]
+        layers.append(L)
+    return Model(tensors, layers, inp, outp)
+
+
+def run_model_reference(model: Model, x: np.ndarray) -> np.ndarray:
+    """Run ``model`` on ``x`` (``(T, C)``, board layout, model input dtype) in numpy.
+
+    int8 layers are bit-exact with the firmware; float32 layers use float32 numpy maths
+    (summation order differs from the board: compare with a tolerance).
+    """
+    vals: dict[int, np.ndarray] = {model.input: np.asarray(x)}
+    for L in model.layers:
+        a = vals[L.inputs[0]]
+        tin, tout = model.tensors[L.inputs[0]], model.tensors[L.output]
+        q = tin.dtype is DType.INT8
+        lo, hi = _act_bounds(L, tin.dtype)
+        if L.op in (Op.CONV, Op.LINEAR):
+            w = L.weights if L.op is Op.CONV else np.asarray(L.weights)[:, None, :]
+            d = L.dilation if L.op is Op.CONV else 1
+            if q:
+                y = ref.conv1d_int8(a, w, L.bias, L.multiplier, L.shift, tin.zero_point,
+                                    tout.zero_point, d, int(lo), int(hi))
+            else:
+                y = conv1d_float(a, w, L.bias, d)
+                y = np.clip(y, lo, hi).astype(np.float32)
+        elif L.op is Op.AVGPOOL:
+            if q:
+                y = ref.avgpool1d_int8(a, L.kernel, L.stride, int(lo), int(hi))
+            else:
+                y = _pool_float(a, L.kernel, L.stride, np.mean)
+        elif L.op is Op.MAXPOOL:
+            if q:
+                y = ref.maxpool1d_int8(a, L.kernel, L.stride, int(lo), int(hi))
+            else:
+                y = _pool_float(a, L.kernel, L.stride, np.max)
+        elif L.op is Op.ADD:
+            b = vals[L.inputs[1]]
+            if q:
+                assert L.add_params is not None
+                y = ref.add_int8(a, b, L.add_params, tin.zero_point,
+                                 model.tensors[L.inputs[1]].zero_point, tout.zero_point,
+                                 int(lo), int(hi))
+            else:
+                y = np.clip(a.astype(np.float32) + b, lo, hi).astype(np.float32)
+        elif L.op is Op.FLATTEN:
+            y = a.reshape(1, -1)
+        else:
+            raise ModelFormatError(f"unknown op {L.op}")
+        vals[L.output] = y
+    return vals[model.output]
+
+
+def conv1d_float(
+    x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, dilation: int
+) -> np.ndarray:
+    """Causal dilated float Conv1d on ``(T, Cin)`` with board-layout weights ``(Cout, k, Cin)``."""
+    x = np.asarray(x, dtype=np.float32)
+    cout, k, cin = w.shape
+    T = x.shape[0]
+    pad = (k - 1) * dilation
+    xp = np.concatenate([np.zeros((pad, cin), dtype=np.float32), x], axis=0)
+    cols = np.stack([xp[j * dilation : j * dilation + T] for j in range(k)], axis=1)
+    y = cols.reshape(T, k * cin) @ np.asarray(w, dtype=np.float32).reshape(cout, k * cin).T
+    if bias is not None:
+        y = y + np.asarray(bias, dtype=np.float32)
+    return y.astype(np.float32)
+
+
+def _pool_float(x: np.ndarray, k: int, s: int, fn) -> np.ndarray:
+    t_out = (x.shape[0] - k) // s + 1
+    return np.stack([fn(x[t * s : t * s + k], axis=0) for t in range(t_out)]).astype(np.float32)

@@ -1,0 +1,151 @@
+"""Fill a latency table: measure every missing geometry once, persisting after each."""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hw_profiler.energy.model import EnergyMeter
+from hw_profiler.errors import BoardCommandError
+from hw_profiler.table.space import LayerGeometry
+from hw_profiler.table.store import LatencyTable
+
+
+class BenchResult(Protocol):
+    macs: int
+    output_crc32: int
+    ticks: Sequence[int]
+
+
+class BenchSession(Protocol):
+    def bench_layer(
+        self, geometry: LayerGeometry, warmup: int, repeats: int, seed: int
+    ) -> BenchResult: ...
+
+
+@dataclass
+class ProfileSummary:
+    requested: int
+    already_stored: int
+    measured: int = 0
+    failed: dict[str, int] = field(default_factory=dict)  # board error name -> count
+    elapsed_s: float = 0.0
+
+    @property
+    def entries_per_s(self) -> float:
+        return self.measured / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def __str__(self) -> str:
+        failed = ", ".join(f"{n} {name}" for name, n in sorted(self.failed.items())) or "none"
+        return (
+            f"{self.requested} geometries: {self.already_stored} already stored, "
+            f"{self.measured} measured in {self.elapsed_s:.1f} s "
+            f"({self.entries_per_s:.2f} entries/s), rejected by the board: {failed}"
+        )
+
+
+class TableProfiler:
+    """Runs BENCH_LAYER for each missing geometry and stores median/min/max ticks, seconds
+    at the board's tick rate and energy per run."""
+
+    def __init__(
+        self,
+        session: BenchSession,
+        table: LatencyTable,
+        meter: EnergyMeter,
+        warmup: int = 1,
+        repeats: int = 3,
+        seed: int = 1,
+        progress: bool = True,
+    ) -> None:
+        if repeats < 1 or warmup < 0:
+            raise ValueError("repeats must be >= 1 and warmup >= 0")
+        self.session, self.table, self.meter = session, table, meter
+        self.warmup, self.repeats, self.seed = warmup, repeats, seed
+        self.progress = progress
+
+    def measure(self, geometry: LayerGeometry) -> dict[str, Any]:
+        spt = self.table.meta.seconds_per_tick
+        self.meter.start()
+        try:
+            result = self.session.bench_layer(geometry, self.warmup, self.repeats, self.seed)
+        except BaseException:
+            with contextlib.suppress(Exception):  # keep the board's error, not the meter's
+                self.meter.stop(0.0, 1)
+            raise
+        ticks = list(result.ticks)
+        median = float(statistics.median(ticks))
+        latency_s = median * spt
+        energy = self.meter.stop(latency_s, len(ticks))
+        return {
+            "status": "ok",
+            "macs": result.macs,
+            "warmup": self.warmup,
+            "repeats": len(ticks),
+            "ticks_median": median,
+            "ticks_min": min(ticks),
+            "ticks_max": max(ticks),
+            "latency_s": latency_s,
+            "latency_min_s": min(ticks) * spt,
+            "latency_max_s": max(ticks) * spt,
+            "energy_j": energy,
+            "energy_source": self.meter.source,
+            "output_crc32": result.output_crc32,
+        }
+
+    def run(self, geometries: Sequence[LayerGeometry]) -> ProfileSummary:
+        todo = self.table.missing(geometries)
+        summary = ProfileSummary(len(set(geometries)), len(set(geometries)) - len(todo))
+        bar = _progress_bar(len(todo), self.progress)
+        start = time.monotonic()
+        try:
+            for geometry in todo:
+                try:
+                    values = self.measure(geometry)
+                except BoardCommandError as exc:
+                    # the board cannot run this geometry (memory, unsupported op): store the
+                    # verdict so a resumed run does not ask again
+                    name = getattr(exc, "name", None) or "ERROR"
+                    summary.failed[name] = summary.failed.get(name, 0) + 1
+                    values = {
+                        "status": name,
+                        "macs": geometry.macs,
+                        "warmup": self.warmup,
+                        "repeats": 0,
+                    }
+                self.table.add(geometry, values)
+                summary.measured += 1
+                summary.elapsed_s = time.monotonic() - start
+                bar.update(1)
+        finally:
+            summary.elapsed_s = time.monotonic() - start
+            bar.close()
+        return summary
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm comes with lightning
+        return _NullBar()
+    return tqdm(
+        total=total,
+        unit="layer",
+        desc="profiling",
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+
+
+class _NullBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,72 @@
+"""The main job: latency-aware PIT on a board, end to end (``make demo``).
+
+Builds the firmware and starts the board (the emulated STM32 by default), profiles the
+latency table, trains the warmup, deploys the undilated seed, runs the search
+(regularizing measured latency) and fine-tune on the Bach chorales, deploys the found
+network, then prints seed versus found network (params, MACs, measured latency at the
+board clock, energy, test NLL) and writes ``pareto.csv`` and ``pareto.png``.
+
+    python -m pit_lightning.demo [--config configs/demo.yaml] [--out runs/demo]
+        [-- extra config overrides, e.g. --trainer.callbacks.init_args.board=...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from .sweep import run_sweep
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+
+
+def summarize(table: pd.DataFrame, metric: str) -> str:
+    shown = pd.DataFrame({
+        "network": ["undilated seed" if k == "seed" else "found (PIT)" for k in table["kind"]],
+        "params": table["params"],
+        "MACs": table["macs"],
+        "latency ms": table["latency_s"] * 1e3,
+        "predicted ms": table["predicted_latency_s"] * 1e3,
+        "energy uJ": table["energy_j"] * 1e6,
+        f"test {metric}": table[metric],
+    })
+    seed, found = table.iloc[0], table.iloc[-1]
+    return "\n".join([
+        shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+        "",
+        f"found network: {seed['params'] / found['params']:.1f}x fewer parameters, "
+        f"{seed['latency_s'] / found['latency_s']:.2f}x lower measured latency, "
+        f"test {metric} {found[metric]:.3f} vs {seed[metric]:.3f}",
+        f"energy is {found['energy_source']}; architecture: {found['arch']}",
+    ])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pit_lightning.demo",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG))
+    parser.add_argument("--out", default="runs/demo")
+    argv = list(argv or [])
+    extra: list[str] = []
+    if "--" in argv:
+        split = argv.index("--")
+        argv, extra = argv[:split], argv[split + 1:]
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    table = run_sweep(["--config", args.config, *extra], strengths=[None], out=args.out)
+    if "latency_s" not in table:
+        raise SystemExit("the demo config needs a HardwareInTheLoop callback (no board results)")
+    print()
+    print(summarize(table, metric=table.columns[4]))
+    print(f"\nresults in {args.out} (pareto.csv, pareto.png, per-run arch.json, network.pt, "
+          f"hardware.json); {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

@@ -1,0 +1,211 @@
+"""Minimal test-side client for the profiling firmware: the host build over pipes, or the
+QEMU netduinoplus2 build over a TCP serial port. Not a session layer (no retries beyond
+the boot handshake): tests want to see every reply exactly."""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import subprocess
+import time
+import zlib
+from pathlib import Path
+
+import serial
+
+from hw_profiler.protocol import (
+    MAX_PAYLOAD,
+    BenchLayerReply,
+    BenchLayerRequest,
+    Frame,
+    FrameError,
+    FrameParser,
+    InfoReply,
+    InfoRequest,
+    LoadBeginRequest,
+    LoadChunkRequest,
+    LoadEndReply,
+    LoadEndRequest,
+    Reply,
+    Request,
+    RunReply,
+    RunRequest,
+    decode_reply,
+    encode_frame,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware"
+HOST_BIN = FIRMWARE / "build" / "host" / "firmware"
+QEMU_ELF = FIRMWARE / "build" / "stm32f4" / "firmware.elf"
+
+
+def build_firmware(*targets: str) -> None:
+    """`make -C firmware [targets]`; raises with the compiler output on failure."""
+    out = subprocess.run(["make", "-s", "-C", str(FIRMWARE), *targets], capture_output=True,
+                         text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"firmware build failed:\n{out.stdout[-3000:]}{out.stderr[-3000:]}")
+
+
+class Board:
+    """Request/reply over a byte transport given as read/write callables."""
+
+    def __init__(self) -> None:
+        self.parser = FrameParser()
+        self.seq = 0
+        self.max_payload = MAX_PAYLOAD
+
+    # transport hooks
+    def _write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _read_some(self, timeout: float) -> bytes:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def write_raw(self, data: bytes) -> None:
+        self._write(data)
+
+    def read_items(self, timeout: float, count: int = 1) -> list[Frame | FrameError]:
+        """Parsed frames (and parse errors) until `count` frames arrived or timeout."""
+        items: list[Frame | FrameError] = []
+        deadline = time.monotonic() + timeout
+        while sum(isinstance(i, Frame) for i in items) < count:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            data = self._read_some(left)
+            if data:
+                items += self.parser.feed(data)
+        return items
+
+    def exchange(self, req: Request, timeout: float = 20.0) -> Frame:
+        self.seq = (self.seq + 1) & 0xFF
+        self._write(encode_frame(req.TYPE, self.seq, req.pack()))
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            items = self.read_items(max(left, 0.0))
+            for it in items:
+                if isinstance(it, Frame) and it.seq == self.seq:
+                    return it
+            if left <= 0:
+                raise TimeoutError(f"no reply to {type(req).__name__}")
+
+    def request(self, req: Request, timeout: float = 20.0) -> Reply:
+        return decode_reply(self.exchange(req, timeout))
+
+    def info(self) -> InfoReply:
+        r = self.request(InfoRequest())
+        assert isinstance(r, InfoReply)
+        return r
+
+    def bench(self, req: BenchLayerRequest) -> BenchLayerReply:
+        r = self.request(req, timeout=120.0)
+        assert isinstance(r, BenchLayerReply)
+        return r
+
+    def load(self, image: bytes) -> LoadEndReply:
+        self.request(LoadBeginRequest(len(image), zlib.crc32(image)))
+        step = self.max_payload - 4
+        for off in range(0, len(image), step):
+            self.request(LoadChunkRequest(off, image[off : off + step]))
+        r = self.request(LoadEndRequest())
+        assert isinstance(r, LoadEndReply)
+        return r
+
+    def run(self, data: bytes, per_layer: bool = False) -> RunReply:
+        r = self.request(RunRequest(data, per_layer), timeout=120.0)
+        assert isinstance(r, RunReply)
+        return r
+
+
+class HostBoard(Board):
+    """firmware/build/host/firmware speaking on its stdin/stdout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proc = subprocess.Popen(
+            [str(HOST_BIN)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+        )
+
+    def _write(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+
+    def _read_some(self, timeout: float) -> bytes:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return os.read(fd, 65536) if ready else b""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class QemuBoard(Board):
+    """QEMU netduinoplus2 with -icount shift=0 (deterministic instruction-time ticks)."""
+
+    def __init__(self, elf: Path = QEMU_ELF) -> None:
+        super().__init__()
+        port = _free_port()
+        self.proc = subprocess.Popen(
+            ["qemu-system-arm", "-M", "netduinoplus2", "-icount", "shift=0", "-nographic",
+             "-monitor", "none", "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
+             "-kernel", str(elf)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.ser = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=0)
+                break
+            except serial.SerialException:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.close()
+                    raise
+                time.sleep(0.05)
+        # The emulated USART drops bytes that arrive before the firmware enabled it, so
+        # poll INFO until the board answers.
+        for _ in range(50):
+            try:
+                self.info_reply = decode_reply(self.exchange(InfoRequest(), timeout=0.2))
+                break
+            except TimeoutError:
+                continue
+        else:
+            self.close()
+            raise TimeoutError("QEMU board did not answer INFO")
+
+    def _write(self, data: bytes) -> None:
+        self.ser.write(data)
+
+    def _read_some(self, timeout: float) -> bytes:
+        sock = self.ser._socket
+        ready, _, _ = select.select([sock], [], [], timeout)
+        if not ready:
+            return b""
+        return sock.recv(65536)
+
+    def close(self) -> None:
+        ser = getattr(self, "ser", None)
+        if ser is not None:
+            ser.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()

@@ -1,0 +1,160 @@
+"""Kernels of the host build against the numpy golden model (bit-exact for int8) and torch
+(float), each as a one-layer model through LOAD_MODEL + RUN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from fw_models import int8_conv_model, residual_int8_model
+
+from hw_profiler.model_format import (
+    LayerSpec,
+    Model,
+    TensorSpec,
+    conv_weight_from_torch,
+    permute_linear_after_flatten,
+    run_model_reference,
+    write_model,
+)
+from hw_profiler.protocol import DType, Op
+
+CONV_SHAPES = [
+    # T, cin, cout, k, d
+    (13, 5, 7, 3, 4),
+    (1, 3, 3, 3, 1),
+    (2, 4, 4, 2, 1),
+    (17, 1, 1, 1, 1),
+    (9, 6, 3, 1, 1),
+    (31, 16, 16, 5, 8),
+    (20, 8, 9, 4, 16),   # receptive field beyond T
+    (33, 3, 5, 9, 2),
+    (64, 32, 32, 3, 2),
+    (7, 12, 2, 17, 1),
+    (10, 7, 11, 2, 3),
+    (5, 4, 4, 3, 60000),  # dilation far beyond T (and beyond 32-bit tap offsets * k)
+]
+
+
+def _run(board, model: Model, x: np.ndarray) -> np.ndarray:
+    board.load(write_model(model))
+    r = board.run(np.ascontiguousarray(x).tobytes(), per_layer=True)
+    out_t = model.tensors[model.output]
+    dt = np.int8 if out_t.dtype is DType.INT8 else np.float32
+    assert len(r.layer_ticks) == len(model.layers)
+    return np.frombuffer(r.output, dtype=dt).reshape(out_t.length, out_t.channels)
+
+
+@pytest.mark.parametrize(("T", "cin", "cout", "k", "d"), CONV_SHAPES)
+def test_int8_conv_bit_exact(host_board, T, cin, cout, k, d):
+    rng = np.random.default_rng(T * 1000 + cin * 100 + k * 10 + d)
+    model = int8_conv_model(rng, T, cin, cout, k, d, bias=(T % 2 == 1), relu6=(d % 2 == 0))
+    x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+    np.testing.assert_array_equal(_run(host_board, model, x), run_model_reference(model, x))
+
+
+@pytest.mark.parametrize(("T", "cin", "cout"), [(1, 37, 10), (5, 8, 3), (3, 1, 1)])
+def test_int8_linear_bit_exact(host_board, T, cin, cout):
+    rng = np.random.default_rng(cin)
+    model = int8_conv_model(rng, T, cin, cout, 1, 1, op=Op.LINEAR)
+    x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+    np.testing.assert_array_equal(_run(host_board, model, x), run_model_reference(model, x))
+
+
+@pytest.mark.parametrize("op", [Op.AVGPOOL, Op.MAXPOOL])
+@pytest.mark.parametrize(("T", "C", "k", "s"), [(10, 3, 2, 2), (11, 5, 3, 1), (7, 1, 7, 3),
+                                                (9, 4, 4, 3)])
+def test_pools(host_board, op, T, C, k, s):
+    rng = np.random.default_rng(T + C + k + s)
+    t_out = (T - k) // s + 1
+    for dtype in (DType.INT8, DType.FLOAT32):
+        model = Model(
+            [TensorSpec(dtype, C, T, 0.1, 7), TensorSpec(dtype, C, t_out, 0.1, 7)],
+            [LayerSpec(op, (0,), 1, kernel=k, stride=s,
+                       act_min=-100 if dtype is DType.INT8 else None)], 0, 1)
+        if dtype is DType.INT8:
+            x = rng.integers(-128, 128, (T, C)).astype(np.int8)
+            np.testing.assert_array_equal(_run(host_board, model, x),
+                                          run_model_reference(model, x))
+        else:
+            x = rng.standard_normal((T, C)).astype(np.float32)
+            xt = torch.from_numpy(x.T.copy())[None]
+            fn = torch.nn.functional
+            pool = fn.avg_pool1d if op is Op.AVGPOOL else fn.max_pool1d
+            expect = pool(xt, k, s)[0].T.numpy()
+            np.testing.assert_allclose(_run(host_board, model, x), expect, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("scales", "zps"), [((0.1, 0.05, 0.12), (3, -7, 0)),
+                                             ((0.02, 0.02, 0.01), (-128, 127, -5)),
+                                             ((1.0, 0.001, 0.5), (0, 0, 10))])
+def test_int8_add(host_board, scales, zps):
+    from hw_profiler.quant import add_params
+
+    rng = np.random.default_rng(int(zps[0]) + 300)
+    T, C = 9, 5
+    model = Model(
+        [TensorSpec(DType.INT8, C, T, scales[0], zps[0]),
+         TensorSpec(DType.INT8, C, T, scales[0], zps[0]),  # conv output, 2nd add input
+         TensorSpec(DType.INT8, C, T, scales[2], zps[2])],
+        [LayerSpec(Op.MAXPOOL, (0,), 1, kernel=1, stride=1),
+         LayerSpec(Op.ADD, (1, 0), 2, add_params=add_params(scales[0], scales[0], scales[2]),
+                   act_min=zps[2])], 0, 2)
+    x = rng.integers(-128, 128, (T, C)).astype(np.int8)
+    np.testing.assert_array_equal(_run(host_board, model, x), run_model_reference(model, x))
+    # and with different input scales: second input comes straight from the model input
+    model.tensors[1] = TensorSpec(DType.INT8, C, T, scales[1], zps[1])
+    model.layers[0] = LayerSpec(Op.MAXPOOL, (0,), 1, kernel=1, stride=1)
+    model.tensors[0] = TensorSpec(DType.INT8, C, T, scales[1], zps[1])
+    model.layers[1].add_params = add_params(scales[1], scales[1], scales[2])
+    np.testing.assert_array_equal(_run(host_board, model, x), run_model_reference(model, x))
+
+
+@pytest.mark.parametrize(("T", "cin", "cout", "k", "d"), CONV_SHAPES[:8])
+def test_float_conv_vs_torch(host_board, T, cin, cout, k, d):
+    rng = np.random.default_rng(k * d + cin)
+    conv = torch.nn.Conv1d(cin, cout, k, dilation=d)
+    x = rng.standard_normal((T, cin)).astype(np.float32)
+    with torch.no_grad():
+        xt = torch.nn.functional.pad(torch.from_numpy(x.T.copy())[None], ((k - 1) * d, 0))
+        expect = torch.relu(conv(xt))[0].T.numpy()
+    model = Model(
+        [TensorSpec(DType.FLOAT32, cin, T), TensorSpec(DType.FLOAT32, cout, T)],
+        [LayerSpec(Op.CONV, (0,), 1, kernel=k, dilation=d,
+                   weights=conv_weight_from_torch(conv.weight.detach().numpy()),
+                   bias=conv.bias.detach().numpy(), act_min=0.0)], 0, 1)
+    np.testing.assert_allclose(_run(host_board, model, x), expect, rtol=1e-4, atol=1e-5)
+
+
+def test_float_add_flatten_linear_vs_torch(host_board):
+    """Float residual add, flatten with the documented weight permutation, linear."""
+    rng = np.random.default_rng(5)
+    T, C, n_out = 6, 3, 4
+    conv = torch.nn.Conv1d(C, C, 2, dilation=2)
+    lin = torch.nn.Linear(C * T, n_out)
+    x = rng.standard_normal((T, C)).astype(np.float32)
+    with torch.no_grad():
+        xt = torch.from_numpy(x.T.copy())[None]
+        h = conv(torch.nn.functional.pad(xt, (2, 0))) + xt
+        expect = lin(h.flatten(1)).numpy()
+    model = Model(
+        [TensorSpec(DType.FLOAT32, C, T), TensorSpec(DType.FLOAT32, C, T),
+         TensorSpec(DType.FLOAT32, C, T), TensorSpec(DType.FLOAT32, C * T, 1),
+         TensorSpec(DType.FLOAT32, n_out, 1)],
+        [LayerSpec(Op.CONV, (0,), 1, kernel=2, dilation=2,
+                   weights=conv_weight_from_torch(conv.weight.detach().numpy()),
+                   bias=conv.bias.detach().numpy()),
+         LayerSpec(Op.ADD, (1, 0), 2),
+         LayerSpec(Op.FLATTEN, (2,), 3),
+         LayerSpec(Op.LINEAR, (3,), 4,
+                   weights=permute_linear_after_flatten(lin.weight.detach().numpy(), C, T),
+                   bias=lin.bias.detach().numpy())], 0, 4)
+    np.testing.assert_allclose(_run(host_board, model, x), expect, rtol=1e-4, atol=1e-5)
+
+
+def test_residual_int8_model(host_board):
+    rng = np.random.default_rng(11)
+    model = residual_int8_model(rng)
+    for _ in range(3):
+        x = rng.integers(-128, 128, (24, 8)).astype(np.int8)
+        np.testing.assert_array_equal(_run(host_board, model, x), run_model_reference(model, x))

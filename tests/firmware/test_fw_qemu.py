@@ -1,0 +1,120 @@
+"""End to end on the emulated STM32F405 (QEMU netduinoplus2, -icount shift=0): boot,
+INFO, deterministic BENCH_LAYER ticks, and models (SIMD kernels) against the golden model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fw_models import int8_conv_model, residual_int8_model
+
+from hw_profiler.model_format import run_model_reference, write_model
+from hw_profiler.protocol import BenchLayerRequest, DType, Op, TimerKind
+
+
+def test_info(qemu_board):
+    info = qemu_board.info()
+    assert info.board_name == "netduinoplus2"
+    assert info.core_clock_hz == 168_000_000
+    assert info.ticks_per_second == 168_000_000
+    assert info.timer_kind is TimerKind.INSTRUCTION_TIME
+    assert info.ram_pool_bytes >= 64 * 1024
+    assert 0 < info.flash_free_bytes < 1024 * 1024
+
+
+def test_bench_deterministic_and_grows_with_macs(qemu_board):
+    req = BenchLayerRequest(Op.CONV, DType.INT8, 16, 16, 32, kernel=3, dilation=2, warmup=1,
+                            repeats=4, seed=5)
+    a = qemu_board.bench(req)
+    b = qemu_board.bench(req)
+    assert a.macs == 16 * 16 * 3 * 32
+    assert a.output_crc32 == b.output_crc32
+    # instruction-time is exact; the only spread is the 1-tick quantisation (one SysTick
+    # tick is 1000/168 instructions, and each run starts at a different phase)
+    every = a.ticks + b.ticks
+    assert max(every) - min(every) <= 1
+    bigger = qemu_board.bench(BenchLayerRequest(Op.CONV, DType.INT8, 16, 16, 64, 3, 2, 1, 1, 2, 5))
+    wider = qemu_board.bench(BenchLayerRequest(Op.CONV, DType.INT8, 32, 32, 32, 3, 2, 1, 1, 2, 5))
+    assert bigger.ticks[0] > 1.8 * a.ticks[0]
+    assert wider.ticks[0] > 2.5 * a.ticks[0]  # 4x the MACs, per-output overhead amortised
+    flt = qemu_board.bench(BenchLayerRequest(Op.CONV, DType.FLOAT32, 16, 16, 32, 3, 2, 1, 1, 2, 5))
+    assert flt.ticks[0] > a.ticks[0]
+
+
+def test_bench_long_run_counts_systick_wraps(qemu_board):
+    """A bench several 24-bit SysTick periods (2^24 ticks) long must scale like a short one:
+    the wrap count extends the counter to 64 bits."""
+    def bench(T: int) -> int:
+        req = BenchLayerRequest(Op.CONV, DType.INT8, 4, 4, T, 2000, 1, 1, 0, 1, 1)
+        return qemu_board.bench(req).ticks[0]
+
+    # steps t >= k - 1 all cost the same (no causal padding), so the last 500 steps of
+    # two runs must add the same ticks; a lost or doubled wrap would be off by 2^24
+    t2000, t2500, t3000 = bench(2000), bench(2500), bench(3000)
+    assert t3000 > 2 * 2**24
+    step_a, step_b = t3000 - t2500, t2500 - t2000
+    assert abs(step_a - step_b) < 0.01 * step_a
+
+
+def test_residual_model_exact(qemu_board):
+    rng = np.random.default_rng(11)
+    model = residual_int8_model(rng)
+    load = qemu_board.load(write_model(model))
+    assert load.n_layers == len(model.layers)
+    for _ in range(2):
+        x = rng.integers(-128, 128, (24, 8)).astype(np.int8)
+        r = qemu_board.run(x.tobytes(), per_layer=True)
+        out = np.frombuffer(r.output, dtype=np.int8).reshape(1, 5)
+        np.testing.assert_array_equal(out, run_model_reference(model, x))
+        assert len(r.layer_ticks) == 6 and all(t > 0 for t in r.layer_ticks)
+        assert sum(r.layer_ticks) <= r.total_ticks
+
+
+@pytest.mark.parametrize(("T", "cin", "cout", "k", "d"),
+                         [(13, 5, 7, 3, 4), (9, 12, 3, 5, 2), (16, 8, 8, 3, 8), (1, 3, 2, 1, 1),
+                          (21, 16, 10, 9, 1), (6, 6, 5, 17, 1)])
+def test_simd_conv_exact(qemu_board, T, cin, cout, k, d):
+    rng = np.random.default_rng(cin * k + d)
+    model = int8_conv_model(rng, T, cin, cout, k, d, relu6=bool(d % 2))
+    qemu_board.load(write_model(model))
+    x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+    out = np.frombuffer(qemu_board.run(x.tobytes()).output, dtype=np.int8).reshape(T, cout)
+    np.testing.assert_array_equal(out, run_model_reference(model, x))
+
+
+def test_garbage_then_valid_frame(qemu_board):
+    import random
+
+    from hw_profiler.protocol import MAX_PAYLOAD, Frame, InfoReply, InfoRequest, encode_frame
+
+    rng = random.Random(9)
+    garbage = bytes(rng.randrange(256) for _ in range(2000))
+    bad = bytearray(encode_frame(0x01, 200, b""))
+    bad[-2] ^= 0x10
+    qemu_board.write_raw(garbage + bytes(bad) + bytes(MAX_PAYLOAD + 8))
+    qemu_board.read_items(0.5, count=10**6)  # error replies for whatever the garbage began
+    assert isinstance(qemu_board.request(InfoRequest()), InfoReply)
+    qemu_board.write_raw(bytes(bad))
+    f = next(i for i in qemu_board.read_items(5.0) if isinstance(i, Frame))
+    assert f.type == 0xFF and f.payload[0] == 1 and f.seq == 200  # BAD_CRC
+
+
+def test_giant_geometry_refused_on_32_bit_core(qemu_board):
+    """Sizes like 65535^3 wrap around in 32-bit arithmetic; the board must refuse them."""
+    from hw_profiler.protocol import BoardError, ErrorCode, InfoReply, InfoRequest
+
+    for req in (BenchLayerRequest(Op.CONV, DType.FLOAT32, 65535, 65535, 65535, 65535),
+                BenchLayerRequest(Op.CONV, DType.INT8, 65535, 65535, 65535, 65535, 65535),
+                BenchLayerRequest(Op.ADD, DType.FLOAT32, 65535, 65535, 65535)):
+        with pytest.raises(BoardError) as e:
+            qemu_board.bench(req)
+        assert e.value.code == ErrorCode.NO_MEMORY
+    assert isinstance(qemu_board.request(InfoRequest()), InfoReply)
+
+
+@pytest.mark.parametrize("op", [Op.CONV, Op.LINEAR, Op.AVGPOOL, Op.MAXPOOL, Op.ADD])
+def test_int8_bench_output_matches_host_build(qemu_board, host_board, op):
+    """Same PRNG data on both builds: the Cortex-M4 SIMD kernels and the portable C build
+    must produce byte-identical int8 outputs (compared through the output CRC-32)."""
+    for cin, cout, T, k, d, s in [(13, 6, 21, 3, 5, 2), (16, 32, 40, 5, 2, 3), (3, 1, 7, 1, 1, 1)]:
+        req = BenchLayerRequest(op, DType.INT8, cin, cout, T, k, d, s, 0, 1, seed=cin * T)
+        assert qemu_board.bench(req).output_crc32 == host_board.bench(req).output_crc32

@@ -1,0 +1,203 @@
+"""Search-space enumeration and the table store, with a scripted in-process board."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hw_profiler.boards import load_board
+from hw_profiler.energy import EstimatedEnergy
+from hw_profiler.errors import BoardCommandError, TableError
+from hw_profiler.table import (
+    ChannelGrid,
+    LatencyTable,
+    LayerGeometry,
+    TableMeta,
+    TableProfiler,
+    enumerate_geometries,
+    layer_geometries,
+)
+from pit_lightning.cost.geometry import LayerSpace
+
+META = TableMeta(
+    board="fake",
+    firmware_version="1.0",
+    clock_hz=100_000_000,
+    ticks_per_second=100_000_000,
+    timer="cycles",
+    seconds_per_tick=1e-8,
+)
+
+
+def space(name="l", c_in=8, c_out=16, k=5, dil=(1, 2, 4), length=32, sin=True, sout=True):
+    return LayerSpace(name, c_in, c_out, k, dil, length, True, sin, sout)
+
+
+def test_channel_grid() -> None:
+    assert ChannelGrid(8).values(32) == [1, 8, 16, 24, 32]
+    assert ChannelGrid(8).values(20) == [1, 8, 16, 20]
+    assert ChannelGrid(8).values(1) == [1]
+    assert ChannelGrid(1).values(3) == [1, 2, 3]
+
+
+def test_layer_geometries_per_search_option() -> None:
+    s = space(c_in=4, c_out=8, k=5)
+    # dilation only: taps = max_taps(d) -> (5,1) (3,2) (2,4)
+    dil = layer_geometries(s, ("dilation",))
+    assert {(g.kernel, g.dilation) for g in dil} == {(5, 1), (3, 2), (2, 4)}
+    assert {(g.c_in, g.c_out) for g in dil} == {(4, 8)}
+    # receptive field only: 1..5 taps at dilation 1
+    assert {g.kernel for g in layer_geometries(s, ("rf",))} == {1, 2, 3, 4, 5}
+    # everything: one tap is one geometry whatever the dilation
+    full = layer_geometries(s, ("dilation", "rf", "channels"), ChannelGrid(4))
+    kd = {(g.kernel, g.dilation) for g in full}
+    assert kd == {(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (2, 2), (3, 2), (2, 4)}
+    assert {g.c_in for g in full} == {1, 4} and {g.c_out for g in full} == {1, 4, 8}
+    assert len(full) == len(kd) * 2 * 3
+    with pytest.raises(ValueError, match=r"unknown search option\(s\) \['width'\]"):
+        layer_geometries(s, ("width",))
+
+
+def test_enumeration_deduplicates_across_layers() -> None:
+    a = space("a", c_in=4, c_out=8, sin=False)
+    b = space("b", c_in=4, c_out=8, sin=False)  # same geometry as a: no new entries
+    c = space("c", c_in=8, c_out=8, length=16)
+    one = enumerate_geometries([a])
+    both = enumerate_geometries([a, b])
+    assert one == both
+    allg = enumerate_geometries([a, b, c])
+    assert len(allg) == len(set(allg)) and allg == sorted(allg)
+    assert {g.length for g in allg} == {32, 16}
+
+
+def test_geometry_text_round_trip() -> None:
+    g = LayerGeometry("conv1d", 4, 32, 5, 2, 256)
+    assert LayerGeometry.parse(str(g)) == g
+    assert g.macs == 256 * 32 * 4 * 5
+    with pytest.raises(ValueError, match="unknown op"):
+        LayerGeometry.parse("conv2d:c_in=1,c_out=1,kernel=1,dilation=1,length=1")
+
+
+@dataclass
+class FakeBench:
+    macs: int
+    output_crc32: int
+    ticks: list[int]
+
+
+class FakeBoard:
+    """Ticks are a deterministic function of the geometry; can fail after N calls."""
+
+    def __init__(self, crash_after: int | None = None) -> None:
+        self.calls: list[LayerGeometry] = []
+        self.crash_after = crash_after
+
+    def bench_layer(self, g: LayerGeometry, warmup: int, repeats: int, seed: int) -> FakeBench:
+        if self.crash_after is not None and len(self.calls) >= self.crash_after:
+            raise KeyboardInterrupt  # the run is killed midway
+        self.calls.append(g)
+        if g.c_in * g.c_out > 200:
+            raise BoardCommandErrorWithName("NO_MEMORY")
+        base = 100 + g.macs
+        return FakeBench(g.macs, hash(g) & 0xFFFF, [base + i for i in range(repeats)])
+
+
+class BoardCommandErrorWithName(BoardCommandError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"board error {name}")
+        self.name = name
+
+
+def run_profile(path: Path, geometries, board: FakeBoard) -> LatencyTable:
+    table = LatencyTable.open(path, META)
+    meter = EstimatedEnergy(load_board("qemu_stm32f4").power, META.clock_hz)
+    TableProfiler(board, table, meter, warmup=1, repeats=3, progress=False).run(geometries)
+    return table
+
+
+def test_profile_resume_measures_nothing_twice(tmp_path: Path) -> None:
+    geoms = enumerate_geometries([space(c_in=8, c_out=16, k=3, dil=(1, 2))], grid=ChannelGrid(8))
+    full = run_profile(tmp_path / "full.csv", geoms, FakeBoard())
+
+    first = FakeBoard(crash_after=5)
+    with pytest.raises(KeyboardInterrupt):
+        run_profile(tmp_path / "t.csv", geoms, first)
+    assert len(LatencyTable.load(tmp_path / "t.csv")) == 5
+    second = FakeBoard()
+    resumed = run_profile(tmp_path / "t.csv", geoms, second)
+    assert not set(first.calls) & set(second.calls)
+    assert len(first.calls) + len(second.calls) == len(geoms)
+    pd.testing.assert_frame_equal(resumed.frame(), full.frame())
+    pd.testing.assert_frame_equal(LatencyTable.load(tmp_path / "t.csv").frame(), full.frame())
+    # nothing left to do: a third run measures nothing
+    third = FakeBoard()
+    run_profile(tmp_path / "t.csv", geoms, third)
+    assert third.calls == []
+
+
+def test_lookup_missing_and_rejections(tmp_path: Path) -> None:
+    geoms = [LayerGeometry("conv1d", 4, 8, 3, 1, 16), LayerGeometry("conv1d", 16, 16, 3, 1, 16)]
+    table = run_profile(tmp_path / "t.csv", geoms, FakeBoard())
+    row = table.lookup(geoms[0])
+    assert row["status"] == "ok" and row["ticks_median"] == 100 + geoms[0].macs + 1
+    assert row["latency_s"] == pytest.approx(row["ticks_median"] / 1e8)
+    assert row["energy_source"] == "estimated"
+    assert row["energy_j"] == pytest.approx(3.3 * 238e-6 * 100 * row["latency_s"])
+    assert table.lookup(geoms[1])["status"] == "NO_MEMORY"
+    extra = LayerGeometry("conv1d", 4, 8, 3, 2, 16)
+    assert table.missing([*geoms, extra, extra]) == [extra]
+    with pytest.raises(KeyError, match="not in"):
+        table.lookup(extra)
+
+
+def test_table_from_other_board_or_firmware(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    run_profile(path, [LayerGeometry("conv1d", 4, 8, 3, 1, 16)], FakeBoard())
+    with pytest.raises(TableError, match=r"measured on board 'fake', not on 'nucleo'"):
+        LatencyTable.load(path, board="nucleo")
+    other_fw = TableMeta(**{**META.__dict__, "firmware_version": "1.1"})
+    with pytest.raises(TableError, match=r"firmware 1.0, the board runs firmware 1.1"):
+        LatencyTable.open(path, other_fw)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("garbage\n", "not a latency table"),
+        ("# hw-profiler-table {not json\n", "corrupted table metadata"),
+        ('# hw-profiler-table {"board": "x"}\n', "corrupted table metadata"),
+        (None, "missing columns"),
+        (None, "bad key row"),
+        (None, "duplicated geometries"),
+        (b"\xff\xfe\x00\x01", "corrupted or unreadable"),
+    ],
+)
+def test_corrupted_table_file(tmp_path: Path, content, message: str) -> None:
+    path = tmp_path / "t.csv"
+    run_profile(path, [LayerGeometry("conv1d", 4, 8, 3, 1, 16)], FakeBoard())
+    lines = path.read_text().splitlines(keepends=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    elif message == "missing columns":
+        path.write_text(lines[0] + "op,c_in\nconv1d,4\n")
+    elif message == "bad key row":
+        path.write_text("".join(lines[:2]) + lines[2].replace("conv1d,4,", "conv1d,x,"))
+    else:
+        path.write_text("".join(lines) + lines[2])
+    with pytest.raises(TableError, match=message) as info:
+        LatencyTable.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_geometry_from_exported_arch() -> None:
+    from pit_lightning.cost.geometry import LayerArch
+
+    arch = LayerArch("l", 16, 8, 3, 4, 9, 64, True)
+    assert LayerGeometry.from_arch(arch) == LayerGeometry("conv1d", 16, 8, 3, 4, 64)
+    one_tap = LayerArch("l", 16, 8, 1, 8, 1, 64, True)
+    assert LayerGeometry.from_arch(one_tap).dilation == 1
