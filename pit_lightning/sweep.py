@@ -73,14 +73,18 @@ def _arch_summary(module: PITModule) -> str:
                     for a in module.architecture())
 
 
+def _run_args(run_dir: Path) -> list[str]:
+    """Everything a run writes goes to its own directory, metrics as CSV."""
+    return [f"--trainer.default_root_dir={run_dir}", f"--artifacts.dirpath={run_dir}",
+            "--trainer.logger=lightning.pytorch.loggers.CSVLogger",
+            f"--trainer.logger.init_args.save_dir={run_dir}",
+            "--trainer.logger.init_args.name=logs"]
+
+
 def warm_up(config_args: Sequence[str], out: Path) -> tuple[dict[str, Any], Task]:
     """Train the warmup once, save its checkpoint and measure the undilated seed."""
     warmup_dir = out / "warmup"
-    cli = PITCLI(
-        args=[*config_args, f"--trainer.default_root_dir={warmup_dir}",
-              f"--artifacts.dirpath={warmup_dir}"],
-        run=False,
-    )
+    cli = PITCLI(args=[*config_args, *_run_args(warmup_dir)], run=False)
     cli.trainer.callbacks.append(StopAfterPhase("warmup"))
     cli.trainer.fit(cli.model, cli.datamodule)
     cli.trainer.save_checkpoint(out / WARMUP_CHECKPOINT)
@@ -98,11 +102,7 @@ def search_from(config_args: Sequence[str], checkpoint: Path, strength: float | 
                 run_dir: Path, kind: str = "pit") -> tuple[dict[str, Any], Task]:
     """Search and fine-tune from a warmup checkpoint; test and measure the result."""
     overrides = [] if strength is None else [f"--search.strength={strength}"]
-    cli = PITCLI(
-        args=[*config_args, *overrides, f"--trainer.default_root_dir={run_dir}",
-              f"--artifacts.dirpath={run_dir}"],
-        run=False,
-    )
+    cli = PITCLI(args=[*config_args, *overrides, *_run_args(run_dir)], run=False)
     cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=checkpoint)
     test = cli.trainer.test(cli.model, cli.datamodule, verbose=False)[0]
     hardware = hardware_callback(cli.trainer)

@@ -399,3 +399,30 @@ def lower(model: nn.Module, example: Tensor) -> GraphIR:
     with torch.no_grad():
         ShapeProp(gm).propagate(example[:1].float())
     return _Lowering(gm).run()
+
+
+_TABLE_OPS = {"conv": "conv1d", "linear": "linear", "avgpool": "avgpool", "maxpool": "maxpool",
+              "add": "add"}
+
+
+def network_geometries(model: nn.Module, example: Tensor, dtype: str = "int8") -> list:
+    """Each board layer of ``model`` as a latency-table key, in execution order.
+
+    Summing the table entries of these geometries predicts the network's end-to-end
+    latency (flattens are free on the board: they only rename a buffer).
+    """
+    from hw_profiler.table.space import LayerGeometry
+
+    ir = lower(model, example[:1])
+    geometries = []
+    for layer in ir.layers:
+        if layer.op not in _TABLE_OPS:
+            continue
+        src, dst = ir.tensors[layer.inputs[0]], ir.tensors[layer.output]
+        op = _TABLE_OPS[layer.op]
+        kernel = layer.kernel if op in ("conv1d", "avgpool", "maxpool") else 1
+        dilation = layer.dilation if op == "conv1d" and kernel > 1 else 1
+        geometries.append((layer.name, LayerGeometry(
+            op, src.channels, dst.channels, kernel, dilation, src.length, dtype, layer.stride
+        )))
+    return geometries

@@ -102,6 +102,11 @@ class TableCost(CostModel):
         if missing:
             raise MissingEntriesError(missing, str(self.table.path))
 
+    def entry(self, geometry: object) -> float:
+        """The table's value for one geometry (any op), measured first if missing."""
+        self._ensure([geometry])
+        return self._value(geometry)
+
     def _value(self, geometry: object) -> float:
         row = self.table.lookup(geometry)
         if row.get("status", "ok") not in ("ok", None):
@@ -161,8 +166,6 @@ class TableCost(CostModel):
         return torch.einsum("pt,ptij,i,j->", joint, value, w_in, w_out)
 
     def exact(self, layer: LayerArch) -> float:
-        geometry = self._geometry(layer.in_channels, layer.out_channels, layer.kernel_size,
-                                  layer.dilation, layer.length)
-        self._ensure([geometry])
-        return self._value(geometry)
+        return self.entry(self._geometry(layer.in_channels, layer.out_channels,
+                                         layer.kernel_size, layer.dilation, layer.length))
 

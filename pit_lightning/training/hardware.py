@@ -117,9 +117,18 @@ class HardwareInTheLoop(Callback):
             rank_zero_info(f"PIT search regularizes measured {self.regularize} "
                            f"({len(self._table)} table entries from {self.table_path})")
 
-    def _predict(self, module: PITModule) -> dict[str, float]:
-        arch = module.architecture()
-        return {name: sum(cost.exact(layer) for layer in arch)
+    def predict(self, module: PITModule, network: nn.Module | None = None) -> dict[str, float]:
+        """End-to-end latency and energy of the current network from the table.
+
+        Every board layer counts (FBNet-style sum over operators keyed by their full
+        shape), not only the searchable convs; missing entries are measured.
+        """
+        from hw_profiler.deploy import network_geometries
+
+        network = module.exported_copy() if network is None else network
+        example = torch.zeros(1, *module.hparams.input_shape)
+        geometries = [g for _, g in network_geometries(network.cpu().eval(), example)]
+        return {name: sum(cost.entry(g) for g in geometries)
                 for name, cost in self._costs.items()}
 
     def _calibration(self, trainer: L.Trainer, module: PITModule) -> Tensor:
@@ -140,7 +149,7 @@ class HardwareInTheLoop(Callback):
 
         calib = self._calibration(trainer, module)
         result = api.deploy(network.cpu().eval(), calib, session=self._open_board())
-        predicted = self._predict(module)
+        predicted = self.predict(module, network)
         return {
             "measured_latency_s": result.latency_s,
             "measured_energy_j": result.energy_j,
@@ -157,17 +166,20 @@ class HardwareInTheLoop(Callback):
         self._epoch_in_search = pl_module.phase == "search"
         if self._epoch_in_search and not self._costs:
             self.prepare(trainer, pl_module)
+            # An idle emulated board still spins a host core: stop it between uses.
+            self.close()
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PITModule) -> None:
         if not self._epoch_in_search or not trainer.is_global_zero:
             return
-        predicted = self._predict(pl_module)
+        predicted = self.predict(pl_module)
         record: dict[str, Any] = {"epoch": trainer.current_epoch,
                                   "predicted_latency_s": predicted["latency"],
                                   "predicted_energy_j": predicted["energy"]}
         every = self.deploy_every_n_epochs
         if every and (len(self.history) + 1) % every == 0:
             record.update(self.measure(trainer, pl_module, pl_module.exported_copy()))
+        self.close()
         self.history.append(record)
         _log(trainer, {f"hw/{k}": v for k, v in record.items() if isinstance(v, float)},
              trainer.global_step)
@@ -184,6 +196,7 @@ class HardwareInTheLoop(Callback):
                            for name, column in (("latency", "latency_s"),
                                                 ("energy", "energy_j"))}
         self.final = self.measure(trainer, pl_module, pl_module.exported_copy())
+        self.close()
         _log(trainer, {f"hw/final_{k}": v for k, v in self.final.items()
                        if isinstance(v, float)}, trainer.global_step)
         final = self.final

@@ -17,13 +17,17 @@
 #define DWT_CTRL REG(0xE0001000u)
 #define DWT_CYCCNT REG(0xE0001004u)
 
+#define NVIC_ISER1 REG(0xE000E104u)
+
 #if defined(BOARD_NETDUINOPLUS2)
 #define USART_BASE 0x40011000u /* USART1, APB2 */
+#define UART_IRQ 37
 #define CORE_HZ 168000000u
 static const pit_board_info_t k_info_base = {"netduinoplus2", CORE_HZ, CORE_HZ,
                                              PIT_TIMER_INSTR_TIME, 0u};
 #elif defined(BOARD_NUCLEO_F401RE) || defined(BOARD_NUCLEO_F446RE)
 #define USART_BASE 0x40004400u /* USART2, APB1 */
+#define UART_IRQ 38
 #define CORE_HZ 16000000u      /* HSI after reset */
 #define USE_DWT 1
 #if defined(BOARD_NUCLEO_F401RE)
@@ -41,6 +45,7 @@ static const pit_board_info_t k_info_base = {"nucleo_f446re", CORE_HZ, CORE_HZ,
 #define USART_DR REG(USART_BASE + 0x04u)
 #define USART_BRR REG(USART_BASE + 0x08u)
 #define USART_CR1 REG(USART_BASE + 0x0Cu)
+#define CR1_RXNEIE (1u << 5)
 #define SR_RXNE (1u << 5)
 #define SR_TXE (1u << 7)
 #define SR_ORE (1u << 3)
@@ -100,10 +105,33 @@ void board_init(void)
     DWT_CYCCNT = 0;
     DWT_CTRL |= 1u;
 #endif
-    USART_CR1 = (1u << 13) | (1u << 3) | (1u << 2); /* UE | TE | RE */
+    USART_CR1 = (1u << 13) | CR1_RXNEIE | (1u << 3) | (1u << 2); /* UE | RXNEIE | TE | RE */
+    NVIC_ISER1 = 1u << (UART_IRQ - 32);
     SYST_RVR = 0xFFFFFFu;
     SYST_CVR = 0;
     SYST_CSR = 7u; /* processor clock, interrupt, enable */
+}
+
+/* Received bytes, filled by the UART interrupt. Waiting for input sleeps (WFI) instead
+ * of polling, so an idle board (and an idle emulator) costs no CPU. */
+#define RX_SIZE 256u
+static volatile uint8_t g_rx[RX_SIZE];
+static volatile uint32_t g_rx_head, g_rx_tail;
+
+void Uart_IRQHandler(void)
+{
+    for (;;) {
+        uint32_t sr = USART_SR;
+        if (!(sr & (SR_RXNE | SR_ORE)))
+            return;
+        uint8_t byte = (uint8_t)(USART_DR & 0xFFu); /* also clears an overrun */
+        if (!(sr & SR_RXNE))
+            continue;
+        if (g_rx_head - g_rx_tail < RX_SIZE) {
+            g_rx[g_rx_head % RX_SIZE] = byte;
+            g_rx_head++;
+        } /* else dropped: the frame CRC catches the loss */
+    }
 }
 
 int board_getc(uint32_t timeout_ms)
@@ -111,13 +139,20 @@ int board_getc(uint32_t timeout_ms)
     const uint64_t start = board_ticks();
     const uint64_t limit = (uint64_t)timeout_ms * (g_info.ticks_per_second / 1000u);
     for (;;) {
-        uint32_t sr = USART_SR;
-        if (sr & SR_RXNE)
-            return (int)(USART_DR & 0xFFu);
-        if (sr & SR_ORE)
-            (void)USART_DR; /* clear overrun; the frame CRC will catch the loss */
-        if (board_ticks() - start >= limit)
+        /* Check and sleep with interrupts masked: a byte arriving in between still
+         * wakes the WFI (pending interrupt), and is handled once unmasked. */
+        __asm__ volatile("cpsid i" ::: "memory");
+        if (g_rx_tail != g_rx_head) {
+            uint8_t byte = g_rx[g_rx_tail % RX_SIZE];
+            g_rx_tail++;
+            __asm__ volatile("cpsie i" ::: "memory");
+            return byte;
+        }
+        if (board_ticks() - start >= limit) {
+            __asm__ volatile("cpsie i" ::: "memory");
             return -1;
+        }
+        __asm__ volatile("wfi\n cpsie i" ::: "memory"); /* SysTick wakes it to check time */
     }
 }
 

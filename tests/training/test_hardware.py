@@ -1,0 +1,58 @@
+"""HardwareInTheLoop on the emulated STM32 within a smoke run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import lightning as L
+import pandas as pd
+import pytest
+
+from hw_profiler.table import LatencyTable, enumerate_geometries
+from hw_profiler.table.space import ChannelGrid
+from pit_lightning.training import HardwareInTheLoop
+
+from .helpers import phases, tiny_data, tiny_module, trainer
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+    pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="needs qemu-system-arm"),
+]
+
+
+def test_search_regularizes_measured_latency_and_the_run_ends_measured(tmp_path, chorale_cache):
+    table_path = tmp_path / "table.csv"
+    hardware = HardwareInTheLoop(table=str(table_path), regularize="latency",
+                                 deploy_every_n_epochs=1, repeats=1)
+    module = tiny_module()
+    spaces = module.pit.search_space()
+    logger = L.pytorch.loggers.CSVLogger(tmp_path)
+    run = trainer(tmp_path, [*phases(1, 2, 1, strength=100.0), hardware], logger=logger)
+    run.fit(module, tiny_data(chorale_cache))
+
+    # The table covers every geometry the search could reach.
+    table = LatencyTable.load(table_path, board="qemu_stm32f4")
+    reachable = enumerate_geometries(spaces, grid=ChannelGrid(8))
+    assert not table.missing(reachable)
+    # Each search epoch: a prediction and (every epoch here) a deployment beside it.
+    assert [h["epoch"] for h in hardware.history] == [1, 2]
+    for record in hardware.history:
+        assert record["measured_latency_s"] > 0 and record["predicted_latency_s"] > 0
+        assert record["latency_error"] < 0.05
+    final = hardware.final
+    assert final is not None and final["energy_source"] == "estimated"
+    assert final["latency_error"] < 0.05
+    saved = json.loads((tmp_path / "lightning_logs" / "version_0" / "hardware.json").read_text())
+    assert saved["final"] == pytest.approx(final)
+    metrics = pd.read_csv(logger.log_dir + "/metrics.csv")
+    for column in ("cost/latency", "hw/predicted_latency_s", "hw/measured_latency_s",
+                   "hw/final_measured_latency_s", "hw/final_latency_error"):
+        assert metrics[column].notna().any(), column
+
+
+def test_callback_arguments_are_checked():
+    with pytest.raises(ValueError, match="regularize must be 'latency', 'energy' or None"):
+        HardwareInTheLoop(regularize="macs")
+    with pytest.raises(ValueError, match="deploy_every_n_epochs must be >= 1"):
+        HardwareInTheLoop(deploy_every_n_epochs=0)
