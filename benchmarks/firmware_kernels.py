@@ -12,28 +12,16 @@ Usage: python benchmarks/firmware_kernels.py [--quick] [--csv out.csv]
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from hw_profiler.protocol import BenchLayerRequest, BoardError, DType, Op  # noqa: E402
+from hw_profiler import api
+from hw_profiler.errors import BoardCommandError
+from hw_profiler.table import LayerGeometry
 
 TARGET_SHAPES = [(32, 32, 3, 64), (64, 64, 5, 32), (16, 16, 9, 128)]  # C_in, C_out, k, T
 EXTRA_SHAPES = [(8, 8, 3, 64), (24, 24, 5, 48), (5, 7, 3, 33), (12, 20, 2, 96)]
 DILATIONS = [1, 2, 4, 8]
-
-
-def _client():
-    path = ROOT / "tests" / "firmware" / "fw_board_client.py"
-    spec = importlib.util.spec_from_file_location("fw_board_client", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,12 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--csv", type=Path, help="also write the rows as CSV")
     args = ap.parse_args(argv)
 
-    client = _client()
-    client.build_firmware()
-    board = client.QemuBoard()
     rows = []
-    try:
-        info = board.info()
+    with api.open_board("qemu_stm32f4") as board:
+        info = board.info
         instr_per_tick = info.ticks_to_instructions(1)
         print(f"# board {info.board_name}, {info.ticks_per_second} ticks/s "
               f"({info.timer_kind.name.lower()}), {instr_per_tick:.4f} instructions per tick")
@@ -56,28 +41,24 @@ def main(argv: list[str] | None = None) -> int:
                f"{'MACs':>8} {'ticks':>9} {'instr':>10} {'instr/MAC':>9}  target")
         print(hdr)
         print("-" * len(hdr))
-        for dtype in (DType.INT8, DType.FLOAT32):
+        for dtype in ("int8", "float32"):
             for cin, cout, k, T in shapes:
                 for d in DILATIONS:
-                    req = BenchLayerRequest(Op.CONV, dtype, cin, cout, T, kernel=k, dilation=d,
-                                            warmup=1, repeats=3, seed=1)
+                    geometry = LayerGeometry("conv1d", cin, cout, k, d, T, dtype)
                     try:
-                        r = board.bench(req)
-                    except BoardError as e:
-                        print(f"{dtype.name.lower():7} {cin:4} {cout:5} {k:2} {T:4} {d:2} "
+                        r = board.bench_layer(geometry, warmup=1, repeats=3, seed=1)
+                    except BoardCommandError as e:
+                        print(f"{dtype:7} {cin:4} {cout:5} {k:2} {T:4} {d:2} "
                               f"{'':>8} {'n/a':>9} ({e})")
                         continue
                     ticks = statistics.median(r.ticks)
                     instr = ticks * instr_per_tick
                     per_mac = instr / r.macs
-                    target = (cin, cout, k, T) in TARGET_SHAPES and dtype is DType.INT8
+                    target = (cin, cout, k, T) in TARGET_SHAPES and dtype == "int8"
                     flag = ("ok" if per_mac <= 2.3 else "MISS") if target else ""
-                    rows.append((dtype.name.lower(), cin, cout, k, T, d, r.macs, ticks, instr,
-                                 per_mac))
-                    print(f"{dtype.name.lower():7} {cin:4} {cout:5} {k:2} {T:4} {d:2} "
+                    rows.append((dtype, cin, cout, k, T, d, r.macs, ticks, instr, per_mac))
+                    print(f"{dtype:7} {cin:4} {cout:5} {k:2} {T:4} {d:2} "
                           f"{r.macs:8} {ticks:9.0f} {instr:10.0f} {per_mac:9.3f}  {flag}")
-    finally:
-        board.close()
     if args.csv:
         with args.csv.open("w") as f:
             f.write("dtype,c_in,c_out,k,T,d,macs,ticks,instructions,instr_per_mac\n")

@@ -55,6 +55,15 @@ class PITCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
 
+def split_passthrough(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split ``argv`` at ``--``: own arguments, then those for the config parser."""
+    argv = list(argv)
+    if "--" not in argv:
+        return argv, []
+    split = argv.index("--")
+    return argv[:split], argv[split + 1:]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "sweep":

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .cli import split_passthrough
 from .sweep import run_sweep
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
@@ -50,11 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(DEFAULT_CONFIG))
     parser.add_argument("--out", default="runs/demo")
-    argv = list(argv or [])
-    extra: list[str] = []
-    if "--" in argv:
-        split = argv.index("--")
-        argv, extra = argv[:split], argv[split + 1:]
+    argv, extra = split_passthrough(argv or [])
     args = parser.parse_args(argv)
     start = time.perf_counter()
     table = run_sweep(["--config", args.config, *extra], strengths=[None], out=args.out)

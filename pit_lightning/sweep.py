@@ -21,7 +21,7 @@ import lightning as L
 import pandas as pd
 from lightning.pytorch.callbacks import Callback
 
-from .cli import PITCLI
+from .cli import PITCLI, split_passthrough
 from .pareto import plot_pareto
 from .tasks.base import Task
 from .training import HardwareInTheLoop, PITModule, architecture_record
@@ -165,11 +165,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", default="runs/sweep", help="output directory")
     parser.add_argument("--warmup-checkpoint", default=None,
                         help="start every search from this warmup checkpoint (no seed row)")
-    argv = list(argv or [])
-    extra: list[str] = []
-    if "--" in argv:
-        split = argv.index("--")
-        argv, extra = argv[:split], argv[split + 1:]
+    argv, extra = split_passthrough(argv or [])
     args = parser.parse_args(argv)
     config_args = [arg for path in args.config for arg in ("--config", path)] + extra
     table = run_sweep(config_args, args.strengths, args.out, args.warmup_checkpoint)

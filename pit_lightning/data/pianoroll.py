@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from pit_lightning.data.splits import SplitDataModule
 from pit_lightning.tasks import NUM_KEYS, PolyphonicMusic
 
 LOWEST_NOTE = 21  # MIDI number of key 0 (A0)
@@ -83,16 +83,14 @@ def collate_rolls(rolls: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
     return x, y, mask
 
 
-class RollDataModule(L.LightningDataModule):
+class RollDataModule(SplitDataModule):
     """Train/val/test piano rolls behind the usual dataloaders; subclasses load the rolls."""
 
     input_channels = NUM_KEYS
+    collate_fn = staticmethod(collate_rolls)
 
     def __init__(self, batch_size: int = 16, num_workers: int = 0) -> None:
-        super().__init__()
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.datasets: dict[str, RollDataset] = {}
+        super().__init__(batch_size, num_workers)
 
     @property
     def task(self) -> PolyphonicMusic:
@@ -110,23 +108,3 @@ class RollDataModule(L.LightningDataModule):
         if not self.datasets:
             splits = self.load_splits()
             self.datasets = {name: RollDataset(splits[name]) for name in SPLITS}
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            collate_fn=collate_rolls,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)

@@ -23,13 +23,13 @@ import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from pit_lightning.data.cache import cache_dir, load_entry, save_entry, settings_key
+from pit_lightning.data.splits import SplitDataModule
 from pit_lightning.tasks import HeartRate
 
 ALL_SUBJECTS = tuple(range(1, 16))
@@ -141,7 +141,7 @@ def channel_stats(signals: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
     return mean.float(), std.float()
 
 
-class PPGDaliaDataModule(L.LightningDataModule):
+class PPGDaliaDataModule(SplitDataModule):
     """Heart rate from 8 s PPG + ACC windows; batches ``(x (B, 4, 256), y (B,) BPM)``.
 
     Args:
@@ -167,18 +167,15 @@ class PPGDaliaDataModule(L.LightningDataModule):
         cache_dir: str | None = None,
         num_workers: int = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(batch_size, num_workers)
         self.save_hyperparameters()
         self.root = root
         self.cache_dir = cache_dir
-        self.batch_size = batch_size
-        self.num_workers = num_workers
         self.split_subjects = self._splits(
             list(ALL_SUBJECTS if subjects is None else subjects),
             list(DEFAULT_TEST if test_subjects is None else test_subjects),
             list(DEFAULT_VAL if val_subjects is None else val_subjects),
         )
-        self.datasets: dict[str, WindowDataset] = {}
         self.mean: Tensor | None = None
         self.std: Tensor | None = None
 
@@ -219,22 +216,3 @@ class PPGDaliaDataModule(L.LightningDataModule):
         for split, members in self.split_subjects.items():
             signals = [(loaded[s][0] - self.mean) / self.std for s in members]
             self.datasets[split] = WindowDataset(signals, [loaded[s][1] for s in members])
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        self.setup()
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
