@@ -65,13 +65,14 @@ def split_passthrough(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "sweep":
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given and given[0] == "sweep":
         from .sweep import main as sweep_main
 
-        sweep_main(argv[1:])
+        sweep_main(given[1:])
         return
-    PITCLI(args=argv)
+    # None lets LightningCLI read sys.argv itself.
+    PITCLI(args=None if argv is None else given)
 
 
 if __name__ == "__main__":
