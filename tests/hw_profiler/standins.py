@@ -56,9 +56,15 @@ class PtyDevice:
         raise NotImplementedError
 
     def close(self) -> None:
-        for fd in (self.slave, self.master):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        # Hang up first and let the thread finish before the master fd is released:
+        # a thread still reading or writing a closed fd number would reach whatever
+        # pty the next test opens under that number.
+        with contextlib.suppress(OSError):
+            os.close(self.slave)
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+        with contextlib.suppress(OSError):
+            os.close(self.master)
 
 
 ACK, NACK = b"\x79", b"\x1f"
