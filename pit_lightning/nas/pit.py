@@ -50,7 +50,7 @@ class PIT(nn.Module):
                 f"choose from {list(convert.SEARCH_OPTIONS)}"
             )
         self.search = search
-        self.costs_models = resolve_costs(cost)
+        self.cost_models = resolve_costs(cost)
         inputs = example_input if isinstance(example_input, tuple) else (example_input,)
 
         gm = convert.trace(copy.deepcopy(model))
@@ -175,14 +175,14 @@ class PIT(nn.Module):
 
     def set_costs(self, cost: str | CostModel | dict[str, str | CostModel] | None) -> None:
         """Replace the named costs (e.g. with a table measured once the search starts)."""
-        self.costs_models = resolve_costs(cost)
+        self.cost_models = resolve_costs(cost)
 
     def costs(self) -> dict[str, Tensor]:
         """Each named cost under the soft masks (differentiable)."""
         layers = self.soft_layers()
         return {
             name: torch.stack([model.soft(layer) for layer in layers]).sum()
-            for name, model in self.costs_models.items()
+            for name, model in self.cost_models.items()
         }
 
     @property
@@ -198,7 +198,7 @@ class PIT(nn.Module):
         arch = self.arch()
         return {
             name: sum(model.exact(layer) for layer in arch)
-            for name, model in self.costs_models.items()
+            for name, model in self.cost_models.items()
         }
 
     # -- export ----------------------------------------------------------------------
