@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import select
-import socket
 import subprocess
 import time
 import zlib
@@ -14,6 +13,9 @@ from pathlib import Path
 
 import serial
 
+from hw_profiler.boards import load_board
+from hw_profiler.flashers import make_flasher
+from hw_profiler.flashers.base import build_firmware as profiler_build
 from hw_profiler.protocol import (
     MAX_PAYLOAD,
     BenchLayerReply,
@@ -41,12 +43,9 @@ HOST_BIN = FIRMWARE / "build" / "host" / "firmware"
 QEMU_ELF = FIRMWARE / "build" / "stm32f4" / "firmware.elf"
 
 
-def build_firmware(*targets: str) -> None:
-    """`make -C firmware [targets]`; raises with the compiler output on failure."""
-    out = subprocess.run(["make", "-s", "-C", str(FIRMWARE), *targets], capture_output=True,
-                         text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"firmware build failed:\n{out.stdout[-3000:]}{out.stderr[-3000:]}")
+def build_firmware() -> None:
+    """`make -C firmware` (both default targets); raises with the build output on failure."""
+    profiler_build(QEMU_ELF)
 
 
 class Board:
@@ -152,34 +151,14 @@ class HostBoard(Board):
         self.proc.wait()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class QemuBoard(Board):
-    """QEMU netduinoplus2 with -icount shift=0 (deterministic instruction-time ticks)."""
+    """The emulated STM32 started by the profiler's QEMU flasher (orphan-safe launch)."""
 
-    def __init__(self, elf: Path = QEMU_ELF) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        port = _free_port()
-        self.proc = subprocess.Popen(
-            ["qemu-system-arm", "-M", "netduinoplus2", "-icount", "shift=0", "-nographic",
-             "-monitor", "none", "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
-             "-kernel", str(elf)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.ser = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=0)
-                break
-            except serial.SerialException:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.close()
-                    raise
-                time.sleep(0.05)
+        self.flasher = make_flasher(load_board("qemu_stm32f4"))
+        self.flasher.prepare()
+        self.ser = serial.serial_for_url(self.flasher.start(), timeout=0)
         # The emulated USART drops bytes that arrive before the firmware enabled it, so
         # poll INFO until the board answers.
         for _ in range(50):
@@ -203,9 +182,5 @@ class QemuBoard(Board):
         return sock.recv(65536)
 
     def close(self) -> None:
-        ser = getattr(self, "ser", None)
-        if ser is not None:
-            ser.close()
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+        self.ser.close()
+        self.flasher.stop()
