@@ -24,9 +24,7 @@ from torch.nn import Conv1d, Linear
 from hw_profiler import api
 from hw_profiler.errors import HwProfilerError
 from hw_profiler.table import ChannelGrid, enumerate_geometries
-from pit_lightning.cost.geometry import LayerSpace
-
-SEARCH = ("dilation", "rf", "channels")
+from pit_lightning.cost.geometry import SEARCH_OPTIONS, LayerSpace
 
 
 def temponet_spaces() -> tuple[list[LayerSpace], str]:
@@ -38,7 +36,7 @@ def temponet_spaces() -> tuple[list[LayerSpace], str]:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pit = PIT(TEMPONet(), example_input=torch.randn(1, 4, 256), search=SEARCH)
+            pit = PIT(TEMPONet(), example_input=torch.randn(1, 4, 256), search=SEARCH_OPTIONS)
         return list(pit.search_space()), "PIT(TEMPONet()).search_space()"
     except ImportError:
         pass
@@ -68,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
 
     spaces, origin = temponet_spaces()
-    geoms = enumerate_geometries(spaces, SEARCH, ChannelGrid(args.channel_step))
+    geoms = enumerate_geometries(spaces, SEARCH_OPTIONS, ChannelGrid(args.channel_step))
     sample = sorted(random.Random(0).sample(geoms, min(args.sample, len(geoms))))
     print(
         f"search space: {origin}, {len(spaces)} searchable layers, {len(geoms)} geometries "

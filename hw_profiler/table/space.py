@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
 
-from pit_lightning.cost.geometry import LayerArch, LayerSpace
+from pit_lightning.cost.geometry import SEARCH_OPTIONS, LayerArch, LayerSpace
 
-SEARCH_OPTIONS = ("dilation", "rf", "channels")
 OPS = ("conv1d", "linear", "avgpool", "maxpool", "add")
 DTYPES = ("int8", "float32")
 

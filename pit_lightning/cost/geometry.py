@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from ..nas.layer import PITConv1d
 
 
+SEARCH_OPTIONS = ("dilation", "rf", "channels")
+"""What PIT can search: power-of-two dilation, receptive field, output channels."""
+
+
 @dataclass(frozen=True)
 class LayerSpace:
     """The static search space of one searchable Conv1d.

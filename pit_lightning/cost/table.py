@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import Tensor
 
-from .geometry import LayerArch, LayerSpace, SoftLayer
+from .geometry import SEARCH_OPTIONS, LayerArch, LayerSpace, SoftLayer
 from .models import CostModel
 
 Measure = Callable[[list], None]
@@ -72,7 +72,7 @@ class TableCost(CostModel):
         self,
         table,
         spaces: Sequence[LayerSpace] = (),
-        search: Iterable[str] = ("dilation", "rf", "channels"),
+        search: Iterable[str] = SEARCH_OPTIONS,
         channel_step: int = 8,
         column: str = "latency_s",
         dtype: str = "int8",

@@ -26,8 +26,6 @@ from .errors import PITError, UnsearchedLayerWarning
 from .layer import PITConv1d
 from .masks import ChannelMask
 
-SEARCH_OPTIONS = ("dilation", "rf", "channels")
-
 # Ops that act on each channel alone and map zero to zero: a masked channel stays
 # zero through them, so channel masks may travel across.
 _ZERO_PRESERVING_MODULES = (

@@ -11,6 +11,7 @@ from torch import Tensor, fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from ..cost import CostModel, LayerArch, LayerSpace, SoftLayer, resolve_costs
+from ..cost.geometry import SEARCH_OPTIONS
 from . import convert
 from .errors import PITError
 from .layer import PITConv1d
@@ -38,16 +39,16 @@ class PIT(nn.Module):
         model: nn.Module,
         example_input: Tensor | tuple[Tensor, ...],
         cost: str | CostModel | dict[str, str | CostModel] | None = "params",
-        search: Sequence[str] = convert.SEARCH_OPTIONS,
+        search: Sequence[str] = SEARCH_OPTIONS,
         exclude: Sequence[str | type] = (),
     ) -> None:
         super().__init__()
         search = (search,) if isinstance(search, str) else tuple(search)
-        unknown = set(search) - set(convert.SEARCH_OPTIONS)
+        unknown = set(search) - set(SEARCH_OPTIONS)
         if unknown:
             raise PITError(
                 f"unknown search option(s) {sorted(unknown)}; "
-                f"choose from {list(convert.SEARCH_OPTIONS)}"
+                f"choose from {list(SEARCH_OPTIONS)}"
             )
         self.search = search
         self.cost_models = resolve_costs(cost)

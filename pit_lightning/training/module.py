@@ -12,8 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from ..cost import LayerArch
+from ..cost.geometry import SEARCH_OPTIONS
 from ..nas import PIT, UnsearchedLayerWarning
-from ..nas.convert import SEARCH_OPTIONS
 from ..tasks.base import Task
 from .regularizer import Regularizer
 
