@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if "latency_s" not in table:
         raise SystemExit("the demo config needs a HardwareInTheLoop callback (no board results)")
     print()
-    print(summarize(table, metric=table.columns[4]))
+    print(summarize(table, metric=table.attrs["metric"]))
     print(f"\nresults in {args.out} (pareto.csv, pareto.png, per-run arch.json, network.pt, "
           f"hardware.json); {time.perf_counter() - start:.0f} s")
 

@@ -24,7 +24,7 @@ from lightning.pytorch.callbacks import Callback
 from .cli import PITCLI, split_passthrough
 from .pareto import plot_pareto
 from .tasks.base import Task
-from .training import HardwareInTheLoop, PITModule, architecture_record
+from .training import HardwareInTheLoop, PITModule, SearchPhase, architecture_record
 
 WARMUP_CHECKPOINT = "warmup.ckpt"
 TABLE_FILE = "pareto.csv"
@@ -109,13 +109,14 @@ def search_from(config_args: Sequence[str], checkpoint: Path, strength: float | 
     measured = hardware.final if hardware is not None else None
     if strength is None:
         strength = next(cb for cb in cli.trainer.callbacks
-                        if type(cb).__name__ == "SearchPhase").regularizer.strength
+                        if isinstance(cb, SearchPhase)).regularizer.strength
     return _row(kind, strength, cli.model, test, run_dir, measured), cli.model.task
 
 
 def write_table(rows: list[dict[str, Any]], out: Path, metric: str,
                 higher_is_better: bool = False) -> pd.DataFrame:
     table = pd.DataFrame(rows)
+    table.attrs["metric"] = metric
     table.to_csv(out / TABLE_FILE, index=False)
     plot_pareto(table, out / "pareto.png", metric=metric, higher_is_better=higher_is_better,
                 costs=("params", "macs", "latency_s"))

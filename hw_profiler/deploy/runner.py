@@ -82,10 +82,14 @@ class ValidationResult:
         )
 
 
+def _batched(x: Tensor) -> Tensor:
+    """A float batch (N, C, T); a single (C, T) example becomes a batch of one."""
+    x = x.detach().float()
+    return x[None] if x.dim() == 2 else x
+
+
 def prepare(model: nn.Module, calib: Tensor) -> tuple[QuantModel, bytes]:
-    calib = calib.detach().float()
-    if calib.dim() == 2:
-        calib = calib[None]
+    calib = _batched(calib)
     ir = lower(model, calib[:1])
     qm = quantize(ir, calib)
     return qm, to_image(qm)
@@ -142,9 +146,7 @@ def deploy_model(
             f"{loaded.output.channels}x{loaded.output.length}; expected "
             f"{len(qm.layers)} layers, {out_t.channels}x{out_t.length}"
         )
-    xs = (calib[:1] if inputs is None else inputs).detach().float()
-    if xs.dim() == 2:
-        xs = xs[None]
+    xs = _batched(calib)[:1] if inputs is None else _batched(inputs)
     assert session.meter is not None
     spt = session.seconds_per_tick
     q_inputs, outs, totals = [], [], []
@@ -205,9 +207,7 @@ def validate_model(
         ]
     )
     diff = np.abs(ref.astype(np.int32) - result.outputs_int8.astype(np.int32))
-    xs = (calib[:1] if inputs is None else inputs).detach().float()
-    if xs.dim() == 2:
-        xs = xs[None]
+    xs = _batched(calib)[:1] if inputs is None else _batched(inputs)
     with torch.no_grad():
         expected = model.eval()(xs).reshape(result.outputs.shape)
     return ValidationResult(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +12,7 @@ from torch import Tensor, nn
 
 from ..cost import LayerArch
 from ..cost.geometry import SEARCH_OPTIONS
-from ..nas import PIT, UnsearchedLayerWarning
+from ..nas import PIT
 from ..tasks.base import Task
 from .regularizer import Regularizer
 
@@ -57,14 +56,9 @@ class PITModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["seed", "task"])
         self._task = task
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", UnsearchedLayerWarning)
-            self.net: nn.Module = PIT(
-                seed, torch.zeros(1, *input_shape), cost=cost, search=search, exclude=exclude
-            )
-        for warning in caught:
-            warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                   warning.lineno)
+        self.net: nn.Module = PIT(
+            seed, torch.zeros(1, *input_shape), cost=cost, search=search, exclude=exclude
+        )
         self.phase = "warmup"
         self.regularizer: Regularizer | None = None
         self.final_arch: list[LayerArch] | None = None
