@@ -3,6 +3,9 @@ INFO, deterministic BENCH_LAYER ticks, and models (SIMD kernels) against the gol
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 from fw_models import int8_conv_model, residual_int8_model
@@ -118,3 +121,19 @@ def test_int8_bench_output_matches_host_build(qemu_board, host_board, op):
     for cin, cout, T, k, d, s in [(13, 6, 21, 3, 5, 2), (16, 32, 40, 5, 2, 3), (3, 1, 7, 1, 1, 1)]:
         req = BenchLayerRequest(op, DType.INT8, cin, cout, T, k, d, s, 0, 1, seed=cin * T)
         assert qemu_board.bench(req).output_crc32 == host_board.bench(req).output_crc32
+
+
+def test_idle_board_sleeps(qemu_board):
+    """Waiting for input sleeps in WFI: an idle emulated board burns no host CPU."""
+    qemu_board.info()
+    pid = qemu_board.flasher.proc.pid
+
+    def cpu_seconds() -> float:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    before = cpu_seconds()
+    time.sleep(2.0)
+    assert cpu_seconds() - before < 0.5
+    assert qemu_board.info().board_name == "netduinoplus2"  # and it still answers
