@@ -28,9 +28,9 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 # Strengths per regularizer, spanning light to heavy pruning of the demo seed
 # (about 27k parameters, 1.1M MACs, 10 ms on the emulated board).
 STRENGTHS = {
-    "params": [3e-5, 1e-4, 3e-4],
-    "macs": [7.5e-7, 2.5e-6, 7.5e-6],
-    "latency": [100.0, 300.0, 1000.0],
+    "params": [0.8, 2.7, 8.3],
+    "macs": [0.8, 2.7, 8.3],
+    "latency": [1.25, 3.7, 12.5],
 }
 
 

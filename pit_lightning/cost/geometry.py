@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 if TYPE_CHECKING:
     from ..nas.layer import PITConv1d
@@ -132,3 +133,39 @@ class SoftLayer:
     @property
     def taps(self) -> Tensor:
         return self.tap_keep.sum()
+
+
+def conv_arch(model: nn.Module, example_input: Tensor) -> list[LayerArch]:
+    """A plain network's ``nn.Conv1d`` layers as records, in call order.
+
+    What a PIT search reports for its searchable layers, read off a network that was
+    never searched (a hand-designed baseline), so both count params and MACs alike.
+    A conv padded by ``(k - 1) * d`` on both sides is counted as the causal conv it
+    stands for (Bai et al.'s chomp drops the right-hand outputs), as PIT counts it.
+    """
+    records: list[LayerArch] = []
+    names = {module: name for name, module in model.named_modules()}
+
+    def record(conv: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        k, d = conv.kernel_size[0], conv.dilation[0]
+        causal = k > 1 and conv.padding == ((k - 1) * d,) and conv.stride == (1,)
+        length = inputs[0].shape[-1] if causal else output.shape[-1]
+        records.append(LayerArch(
+            name=names[conv], in_channels=conv.in_channels // conv.groups,
+            out_channels=conv.out_channels, kernel_size=k, dilation=d,
+            receptive_field=(k - 1) * d + 1, length=int(length),
+            bias=conv.bias is not None,
+        ))
+
+    hooks = [m.register_forward_hook(record) for m in model.modules()
+             if isinstance(m, nn.Conv1d)]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(example_input)
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return records

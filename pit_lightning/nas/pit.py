@@ -68,6 +68,7 @@ class PIT(nn.Module):
         self._lengths = {site.name: int(site.node.meta["tensor_meta"].shape[-1]) for site in sites}
         self.model = gm
         self._spaces: list[LayerSpace] | None = None
+        self._seed_costs: dict[str, float] | None = None
 
     def forward(self, *args: Tensor) -> Tensor:
         return self.model(*args)
@@ -177,6 +178,29 @@ class PIT(nn.Module):
     def set_costs(self, cost: str | CostModel | dict[str, str | CostModel] | None) -> None:
         """Replace the named costs (e.g. with a table measured once the search starts)."""
         self.cost_models = resolve_costs(cost)
+        self._seed_costs = None
+
+    def seed_arch(self) -> list[LayerArch]:
+        """The seed's own geometry: every channel and tap, dilation 1."""
+        return [
+            LayerArch(
+                name=space.name, in_channels=space.in_channels,
+                out_channels=space.out_channels, kernel_size=space.kernel_size, dilation=1,
+                receptive_field=space.kernel_size, length=space.length, bias=space.bias,
+            )
+            for space in self.search_space()
+        ]
+
+    def seed_costs(self) -> dict[str, float]:
+        """Each named cost of the seed, whatever the masks say: the unit that
+        normalised regularizer strengths are expressed in."""
+        if self._seed_costs is None:
+            arch = self.seed_arch()
+            self._seed_costs = {
+                name: sum(model.exact(layer) for layer in arch)
+                for name, model in self.cost_models.items()
+            }
+        return dict(self._seed_costs)
 
     def costs(self) -> dict[str, Tensor]:
         """Each named cost under the soft masks (differentiable)."""

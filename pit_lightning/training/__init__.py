@@ -1,6 +1,7 @@
 """Lightning integration: the PIT module, the phase callbacks and run artifacts."""
 
 from .artifacts import SaveExported, architecture_record, load_network, save_network
+from .gates import GateTrajectories
 from .hardware import HardwareInTheLoop
 from .module import PHASES, PITModule
 from .phases import FineTunePhase, Phase, SearchPhase, WarmupPhase, default_phases
@@ -10,6 +11,7 @@ from .regularizer import Regularizer
 __all__ = [
     "PHASES",
     "FineTunePhase",
+    "GateTrajectories",
     "HardwareInTheLoop",
     "PITModule",
     "Phase",

@@ -10,7 +10,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from ..cost import LayerArch
+from ..cost import LayerArch, conv_arch
 from ..cost.geometry import SEARCH_OPTIONS
 from ..nas import PIT
 from ..tasks.base import Task
@@ -37,6 +37,9 @@ class PITModule(L.LightningModule):
         nas_lr, nas_weight_decay: the NAS parameters' (no weight decay by default:
             decay would act as a second, unweighted regularizer).
         finetune_lr: learning rate of the fresh fine-tune optimizer (default ``lr``).
+        plain: train ``seed`` as it is, without PIT: the run is the fine-tune phase
+            alone (its early stopping and best-weights restore). This is how
+            hand-designed baselines are trained through the same config and CLI.
     """
 
     def __init__(
@@ -52,16 +55,22 @@ class PITModule(L.LightningModule):
         nas_lr: float = 1e-3,
         nas_weight_decay: float = 0.0,
         finetune_lr: float | None = None,
+        plain: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["seed", "task"])
         self._task = task
-        self.net: nn.Module = PIT(
-            seed, torch.zeros(1, *input_shape), cost=cost, search=search, exclude=exclude
-        )
-        self.phase = "warmup"
         self.regularizer: Regularizer | None = None
         self.final_arch: list[LayerArch] | None = None
+        if plain:
+            self.net: nn.Module = seed
+            self.final_arch = conv_arch(seed, torch.zeros(1, *input_shape))
+            self.phase = "finetune"
+        else:
+            self.net = PIT(
+                seed, torch.zeros(1, *input_shape), cost=cost, search=search, exclude=exclude
+            )
+            self.phase = "warmup"
         self._exported_masks: dict[str, Tensor] | None = None
         self._metrics = nn.ModuleDict()
 
@@ -144,7 +153,7 @@ class PITModule(L.LightningModule):
         self.log("train/task_loss", loss, batch_size=batch_size, on_step=False, on_epoch=True,
                  sync_dist=True)
         if self.phase == "search" and self.regularizer is not None:
-            reg = self.regularizer(self.pit.costs())
+            reg = self.regularizer(self.pit.costs(), self.pit.seed_costs())
             self.log("train/regularizer", reg, batch_size=batch_size, on_step=False,
                      on_epoch=True)
             loss = loss + reg

@@ -146,8 +146,11 @@ class SearchPhase(Phase):
     """Train weights and masks jointly under the regularizer.
 
     Args:
-        strength: lambda, for the sum of the costs or per cost name.
+        strength: lambda, for the sum of the costs or per cost name; with
+            ``normalize`` it is in units of the seed's cost (see :class:`Regularizer`).
         target: constraint mode: only the cost above this value is penalised.
+        normalize: divide each cost by the seed's, so one strength means the same on
+            every task and cost.
     """
 
     name = "search"
@@ -155,8 +158,9 @@ class SearchPhase(Phase):
 
     def __init__(
         self,
-        strength: float | dict[str, float] = 1e-6,
+        strength: float | dict[str, float] = 1.0,
         target: float | dict[str, float] | None = None,
+        normalize: bool = True,
         max_epochs: int | None = 50,
         patience: int | None = 10,
         min_epochs: int = 10,
@@ -164,7 +168,7 @@ class SearchPhase(Phase):
         mode: str = "min",
     ) -> None:
         super().__init__(max_epochs, patience, min_epochs, monitor, mode)
-        self.regularizer = Regularizer(strength, target)
+        self.regularizer = Regularizer(strength, target, normalize)
 
     def each_epoch(self, trainer: L.Trainer, module: PITModule) -> None:
         module.regularizer = self.regularizer

@@ -16,11 +16,16 @@ class Regularizer:
     dict by cost name. Without a target the term is ``strength * cost`` (the DAC
     formulation); with one it is ``strength * max(0, cost - target)``: the search may
     spend freely below the target ("at most 20k params") and pays for every unit
-    above it.
+    above it. Targets are in the cost's own unit (params, seconds, ...).
+
+    With ``normalize`` (the default) each cost is divided by the seed's cost, so the
+    strength is the loss paid for the whole seed: 1.0 charges as much task loss as
+    the seed's full size, whatever the task, the cost or its unit.
     """
 
     strength: float | dict[str, float]
     target: float | dict[str, float] | None = None
+    normalize: bool = True
 
     def __post_init__(self) -> None:
         for label, value in (("strength", self.strength), ("target", self.target)):
@@ -28,23 +33,45 @@ class Regularizer:
             if any(v is not None and v < 0 for v in values):
                 raise ValueError(f"regularizer {label} must be non-negative, got {value}")
 
-    def __call__(self, costs: dict[str, Tensor]) -> Tensor:
+    def __call__(self, costs: dict[str, Tensor], seed: dict[str, float] | None = None) -> Tensor:
+        """The loss term; ``seed`` (each cost of the seed) is needed when normalising."""
+        scale = self._scales(costs, seed)
         if isinstance(self.strength, dict) or isinstance(self.target, dict):
             return sum(
                 (self._term(costs[name], self._pick(self.strength, name),
-                            self._pick(self.target, name)) for name in costs),
+                            self._pick(self.target, name), scale[name]) for name in costs),
                 start=torch.zeros(()),
             )
-        return self._term(torch.stack(list(costs.values())).sum(), self.strength, self.target)
+        total = torch.stack([costs[name] / scale[name] for name in costs]).sum()
+        target = self.target
+        if target is not None and self.normalize:
+            if len(costs) > 1:
+                raise ValueError("costs in different units need a target per cost name, "
+                                 f"e.g. {{{next(iter(costs))!r}: ...}}")
+            target = target / next(iter(scale.values()))
+        return self._term(total, self.strength, target, 1.0)
+
+    def _scales(self, costs: dict[str, Tensor], seed: dict[str, float] | None
+                ) -> dict[str, float]:
+        if not self.normalize:
+            return dict.fromkeys(costs, 1.0)
+        if seed is None or any(name not in seed for name in costs):
+            raise ValueError("a normalised regularizer needs the seed's cost of every named "
+                             f"cost ({sorted(costs)}), got {seed}")
+        bad = [name for name in costs if not seed[name] > 0]
+        if bad:
+            raise ValueError(f"cannot normalise by a seed cost <= 0: {bad}")
+        return {name: float(seed[name]) for name in costs}
 
     @staticmethod
     def _pick(value: float | dict[str, float] | None, name: str) -> float | None:
         return value.get(name) if isinstance(value, dict) else value
 
     @staticmethod
-    def _term(cost: Tensor, strength: float | None, target: float | None) -> Tensor:
+    def _term(cost: Tensor, strength: float | None, target: float | None,
+              scale: float) -> Tensor:
         if not strength:
             return cost.new_zeros(())
         if target is None:
-            return strength * cost
-        return strength * torch.relu(cost - target)
+            return strength * cost / scale
+        return strength * torch.relu(cost - target) / scale

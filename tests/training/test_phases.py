@@ -63,10 +63,11 @@ def test_search_regularizer_shrinks_the_network(tmp_path, chorale_cache):
 
 
 def test_constraint_mode_penalises_only_above_target():
-    reg = Regularizer(strength=2.0, target=10.0)
+    reg = Regularizer(strength=2.0, target=10.0, normalize=False)
     assert float(reg({"params": torch.tensor(8.0)})) == 0.0
     assert float(reg({"params": torch.tensor(13.0)})) == 6.0
-    per_cost = Regularizer(strength={"params": 1.0, "macs": 0.5}, target={"macs": 4.0})
+    per_cost = Regularizer(strength={"params": 1.0, "macs": 0.5}, target={"macs": 4.0},
+                           normalize=False)
     value = per_cost({"params": torch.tensor(3.0), "macs": torch.tensor(10.0)})
     assert float(value) == 3.0 + 0.5 * 6.0
 
@@ -142,3 +143,20 @@ def test_progress_is_logged_per_epoch(tmp_path, chorale_cache):
                    "arch/blocks.1.net.4/channels", "val/nll", "train/task_loss"):
         assert column in metrics.columns, column
     assert sorted(metrics["phase"].dropna().unique().tolist()) == [0.0, 1.0, 2.0]
+
+
+def test_plain_module_trains_the_seed_as_it_is(tmp_path, chorale_cache):
+    from pit_lightning.seeds import ResTCN
+    from pit_lightning.training import PITModule
+
+    seed = ResTCN(levels=2, channels=8, kernel_size=3, dropout=0.0, dilations=[1, 2])
+    module = PITModule(seed, input_shape=[88, 24], lr=3e-3, plain=True)
+    assert module.net is seed and module.phase == "finetune"
+    arch = {a.name: a for a in module.architecture()}
+    assert arch["blocks.1.net.0"].dilation == 2 and arch["blocks.1.net.0"].kernel_size == 3
+    assert sum(a.params for a in arch.values()) == sum(p.numel() for p in seed.parameters())
+    before = {k: v.clone() for k, v in seed.state_dict().items()}
+    run = trainer(tmp_path, phases(1, 1, 2))
+    run.fit(module, tiny_data(chorale_cache))
+    assert run.current_epoch == 2  # only the fine-tune phase ran
+    assert any(not torch.equal(before[k], v) for k, v in seed.state_dict().items())

@@ -1,0 +1,258 @@
+"""PIT against the hand-designed TCN family, on your own task, measured on a board.
+
+For each training seed this trains:
+
+- the hand-designed family: the config's seed network rebuilt with the classic schedule
+  (``kernel_size`` taps at dilations ``--dilations``, d = 2**i by default) at every
+  width of ``--widths``, trained plainly (no PIT) for the same epoch budget as PIT's
+  warmup + search + fine-tune, best validation weights restored;
+- the undilated seed (one warmup, shared by every search of that training seed);
+- a PIT sweep of ``--strengths`` for each cost of ``--costs`` (``params``, ``macs``,
+  ``latency``: the board's measured latency table).
+
+Every network is deployed in int8 on the board (``--board``, the emulated STM32 by
+default) and measured. Writes ``runs.csv`` (one row per network and seed),
+``summary.csv`` (mean and std over seeds), ``pareto.png`` (test metric against
+measured latency in ms and against params; hand-designed points and the PIT front
+drawn apart), and prints the summary with which hand-designed points a PIT point
+dominates.
+
+    python benchmarks/pareto_vs_handdesigned.py --config configs/arrowhead.yaml \\
+        --out runs/compare/arrowhead [--seeds 0 1 2] [--widths 8 16 32 64] \\
+        [--strengths 0.03 0.1 0.3 1 3] [--costs params latency] [-- config overrides]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from pit_lightning.cli import split_passthrough
+from pit_lightning.pareto import pareto_front
+from pit_lightning.sweep import search_from, warm_up
+
+HARDWARE = "pit_lightning.training.HardwareInTheLoop"
+
+
+def board_variant(base: dict, cost: str, table: Path, board: str | None) -> dict:
+    """``base`` regularizing ``cost``, with a board that measures every network.
+
+    ``cost`` is ``params``, ``macs`` or ``latency``; the board's latency table is
+    shared by all variants (profiled once, extended on demand).
+    """
+    config = copy.deepcopy(base)
+    callbacks = [cb for cb in config.get("trainer", {}).get("callbacks") or []
+                 if cb.get("class_path") != HARDWARE]
+    hardware = next((cb for cb in config.get("trainer", {}).get("callbacks") or []
+                     if cb.get("class_path") == HARDWARE), {"class_path": HARDWARE})
+    hardware = copy.deepcopy(hardware)
+    if board is not None:
+        args = hardware.setdefault("init_args", {})
+        args["board"] = board
+        args["table"] = str(table)
+        args["regularize"] = "latency" if cost == "latency" else None
+        args["deploy_every_n_epochs"] = None
+        callbacks.append(hardware)
+    elif cost == "latency":
+        raise ValueError("the latency cost needs a board (--board)")
+    config.setdefault("trainer", {})["callbacks"] = callbacks
+    config.setdefault("model", {})["cost"] = "params" if cost == "latency" else cost
+    return config
+
+
+def write_config(config: dict, folder: Path, name: str) -> list[str]:
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return ["--config", str(path)]
+
+
+def epoch_budget(config: dict) -> int:
+    """Epochs PIT may spend: warmup + search + fine-tune maxima."""
+    defaults = {"warmup": 20, "search": 50, "finetune": 50}
+    return sum(int((config.get(phase) or {}).get("max_epochs") or default)
+               for phase, default in defaults.items())
+
+
+def hand_designed(config: dict, width: int, dilations: list[int]) -> dict:
+    """The config's seed as the classic dilated network, trained plainly."""
+    config = copy.deepcopy(config)
+    seed_args = config["model"]["seed"].setdefault("init_args", {})
+    levels = int(seed_args.get("levels", len(dilations)))
+    if len(dilations) < levels:
+        raise ValueError(f"--dilations gives {len(dilations)} values for {levels} levels")
+    seed_args["channels"] = width
+    seed_args["dilations"] = dilations[:levels]
+    config["model"]["plain"] = True
+    warmup = config.get("warmup") or {}
+    config["finetune"] = {**(config.get("finetune") or {}),
+                          "max_epochs": epoch_budget(config),
+                          "patience": warmup.get("patience") or config["finetune"].get("patience")}
+    return config
+
+
+def summarize(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean and std over training seeds of each network kind and setting."""
+    columns = [c for c in ("params", "macs", metric, "latency_ms", "predicted_ms")
+               if c in runs]
+    grouped = runs.groupby(["kind", "setting"], sort=False)[columns]
+    mean, std = grouped.mean(), grouped.std(ddof=0)
+    table = mean.join(std[[metric] + (["latency_ms"] if "latency_ms" in std else [])],
+                      rsuffix="_std")
+    table["seeds"] = grouped.size()
+    return table.reset_index()
+
+
+def dominance(summary: pd.DataFrame, metric: str, higher_is_better: bool, tolerance: float,
+              cost: str) -> list[str]:
+    """For each hand-designed point, the PIT points that dominate it (within tolerance)."""
+    sign = 1.0 if higher_is_better else -1.0
+    pit = summary[summary["kind"].str.startswith("pit")]
+    lines = []
+    for _, hand in summary[summary["kind"] == "hand"].iterrows():
+        winners = pit[(pit[cost] <= hand[cost])
+                      & (sign * (pit[metric] - hand[metric]) >= -tolerance)]
+        names = ", ".join(f"{r.kind} {r.setting}" for r in winners.itertuples())
+        verdict = f"dominated by {names}" if names else "NOT dominated"
+        lines.append(f"  hand {hand['setting']:>10}: {verdict}")
+    return lines
+
+
+def plot(summary: pd.DataFrame, path: Path, metric: str, higher_is_better: bool) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    costs = [c for c in ("latency_ms", "params") if c in summary and summary[c].notna().any()]
+    fig, axes = plt.subplots(1, len(costs), figsize=(6 * len(costs), 4.5), squeeze=False)
+    styles = {"hand": dict(marker="s", color="tab:red", label="hand-designed (d = 2^i)"),
+              "seed": dict(marker="*", s=200, color="black", label="undilated seed")}
+    for ax, cost in zip(axes[0], costs, strict=True):
+        for kind, rows in summary.groupby("kind", sort=False):
+            style = styles.get(kind, dict(marker="o", label=f"PIT ({kind[4:] or kind})"))
+            ax.scatter(rows[cost], rows[metric], zorder=3, **{"s": 50, **style})
+            if kind == "hand":
+                for r in rows.itertuples():
+                    ax.annotate(str(r.setting), (getattr(r, cost), getattr(r, metric)),
+                                fontsize=7, xytext=(3, 3), textcoords="offset points")
+        pit = summary[summary["kind"].str.startswith("pit")]
+        if len(pit):
+            front = pit[pareto_front(pit, cost, metric, higher_is_better)].sort_values(cost)
+            ax.step(front[cost], front[metric], where="post", color="tab:blue", alpha=0.6,
+                    label="PIT front")
+        span = summary[cost].max() / max(summary[cost].min(), 1e-12)
+        if span > 20:
+            ax.set_xscale("log")
+        ax.set_xlabel("measured latency (ms)" if cost == "latency_ms" else cost)
+        ax.set_ylabel(f"test {metric}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="Arguments after `--` go to the config parser.")
+    parser.add_argument("--config", required=True, help="task config (Lightning CLI YAML)")
+    parser.add_argument("--out", default="runs/compare")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--widths", type=int, nargs="+", default=[8, 16, 32, 64])
+    parser.add_argument("--dilations", type=int, nargs="+", default=[2**i for i in range(12)],
+                        help="per-level dilations of the hand-designed family (first `levels`)")
+    parser.add_argument("--strengths", type=float, nargs="+", default=[0.03, 0.1, 0.3, 1.0, 3.0],
+                        help="normalised PIT strengths (x the seed's cost)")
+    parser.add_argument("--costs", nargs="+", default=["params", "latency"],
+                        choices=["params", "macs", "latency"])
+    parser.add_argument("--board", default="qemu_stm32f4",
+                        help="board profile to measure on; 'none' to skip the board")
+    parser.add_argument("--tolerance", type=float, default=None,
+                        help="metric slack for dominance (default: one test sample for "
+                             "accuracy, 0.2%% of the value otherwise)")
+    argv, extra = split_passthrough(sys.argv[1:])
+    args = parser.parse_args(argv)
+    board = None if args.board == "none" else args.board
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    configs = Path(tempfile.mkdtemp(prefix="pit-compare-"))
+    base = yaml.safe_load(Path(args.config).read_text())
+    table = out / "latency_table.csv"
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    task = None
+
+    def record(row: dict[str, Any], kind: str, setting: str, seed: int) -> None:
+        rows.append({**row, "kind": kind, "setting": setting, "seed": seed})
+        pd.DataFrame(rows).to_csv(out / "runs.csv", index=False)  # nothing lost on a crash
+
+    for seed in args.seeds:
+        seeded = [f"--seed_everything={seed}", *extra]
+        first = board_variant(base, args.costs[0], table, board)
+        row, task = warm_up([*write_config(first, configs, "warmup"), *seeded],
+                            out / f"seed{seed}")
+        record(row, "seed", "undilated", seed)
+        checkpoint = out / f"seed{seed}" / "warmup.ckpt"
+        for cost in args.costs:
+            variant = write_config(board_variant(base, cost, table, board), configs, cost)
+            for strength in args.strengths:
+                row, _ = search_from([*variant, *seeded], checkpoint, strength,
+                                     out / f"seed{seed}" / cost / f"lambda_{strength:g}")
+                record(row, f"pit-{cost}", f"{strength:g}", seed)
+        for width in args.widths:
+            config = hand_designed(board_variant(base, "params", table, board), width,
+                                   args.dilations)
+            row, _ = search_from([*write_config(config, configs, f"hand{width}"), *seeded],
+                                 None, None, out / f"seed{seed}" / f"hand_{width}")
+            record(row, "hand", f"c{width}", seed)
+        print(f"seed {seed} done after {time.perf_counter() - start:.0f} s", flush=True)
+
+    runs = pd.DataFrame(rows)
+    metric = task.metric_name
+    if "latency_s" in runs:
+        runs["latency_ms"] = runs["latency_s"] * 1e3
+        runs["predicted_ms"] = runs["predicted_latency_s"] * 1e3
+    runs.to_csv(out / "runs.csv", index=False)
+    summary = summarize(runs, metric)
+    summary.to_csv(out / "summary.csv", index=False)
+    plot(summary, out / "pareto.png", metric, task.higher_is_better)
+    if args.tolerance is not None:
+        tolerance = args.tolerance
+    elif metric == "accuracy":
+        tolerance = 1.0 / test_size(base)
+    else:
+        tolerance = 0.002 * float(runs[metric].abs().median())
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    for cost in ("latency_ms", "params"):
+        if cost in summary:
+            print(f"\nhand-designed points dominated on ({cost}, test {metric}), "
+                  f"tolerance {tolerance:.4g}:")
+            print("\n".join(dominance(summary, metric, task.higher_is_better, tolerance, cost)))
+    dilated = runs[runs["kind"].str.startswith("pit") & runs["arch"].str.contains(
+        r"d(?:[2-9]|\d\d)", regex=True)]
+    print(f"\nPIT networks with a dilation > 1: {len(dilated)} of "
+          f"{int(runs['kind'].str.startswith('pit').sum())}")
+    print(f"wall time {time.perf_counter() - start:.0f} s; results in {out}")
+
+
+def test_size(config: dict) -> int:
+    """Samples in the config's test split: one of them is 1/size of accuracy."""
+    data = config["data"]
+    module_name, _, class_name = data["class_path"].rpartition(".")
+    datamodule = getattr(importlib.import_module(module_name), class_name)(
+        **(data.get("init_args") or {}))
+    datamodule.setup("test")
+    return len(datamodule.test_dataloader().dataset)
+
+
+if __name__ == "__main__":
+    main()
