@@ -92,10 +92,9 @@ def hand_designed(config: dict, width: int, dilations: list[int]) -> dict:
     seed_args["channels"] = width
     seed_args["dilations"] = dilations[:levels]
     config["model"]["plain"] = True
-    warmup = config.get("warmup") or {}
+    # The whole budget, best validation weights restored: no early stop cuts it short.
     config["finetune"] = {**(config.get("finetune") or {}),
-                          "max_epochs": epoch_budget(config),
-                          "patience": warmup.get("patience") or config["finetune"].get("patience")}
+                          "max_epochs": epoch_budget(config), "patience": None}
     return config
 
 

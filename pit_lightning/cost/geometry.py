@@ -70,10 +70,16 @@ class LayerArch:
 
 
 class SoftLayer:
-    """A searchable layer's differentiable state under its soft (unbinarized) masks.
+    """A searchable layer's differentiable state, what a regularizer differentiates.
 
-    Keep values are the NAS parameters clamped to [0, 1]; they are what a regularizer
-    differentiates. Each view is computed on first use, so a cost model pays only for
+    ``binarized`` (the default of :class:`~pit_lightning.nas.PIT`): keep values are the
+    binarized masks, 0 or 1, with straight-through gradients, so the cost is the exact
+    cost of the current architecture and each gate is charged what it alone adds
+    given the others (the DAC form: a dilation gate costs its taps times the channels
+    actually kept). Otherwise keep values are the NAS parameters clamped to [0, 1] (an
+    expected cost); their product shrinks as soon as channel gates sink below the
+    threshold, which starves the time-axis gates of cost and makes the search prune
+    channels only. Each view is computed on first use, so a cost model pays only for
     what it reads. ``in_keep``/``out_keep`` are ones where channels are not searched.
     """
 
@@ -83,11 +89,13 @@ class SoftLayer:
         layer: PITConv1d,
         in_keep: Callable[[], Tensor],
         out_keep: Callable[[], Tensor] | None = None,
+        binarized: bool = False,
     ) -> None:
         self.space = space
         self._layer = layer
         self._in_keep = in_keep
         self._out_keep = out_keep
+        self.binarized = binarized
 
     @cached_property
     def in_keep(self) -> Tensor:
@@ -104,20 +112,24 @@ class SoftLayer:
     @cached_property
     def tap_keep(self) -> Tensor:
         """Keep value of each tap, shape (kernel_size,); index j = j samples back."""
+        if self.binarized:
+            return self._layer.time_mask()
         return self._layer.soft_time_mask()
 
     @cached_property
     def dilation_probs(self) -> Tensor:
         """P(dilation == space.dilations[i]); sums to 1."""
         mask = self._layer.dilation_mask
-        return mask.probabilities() if mask is not None else self._layer.conv.weight.new_ones(1)
+        if mask is None:
+            return self._layer.conv.weight.new_ones(1)
+        return mask.probabilities(self.binarized)
 
     @cached_property
     def rf_probs(self) -> Tensor:
         """P(receptive field == r + 1) for r = 0..kernel_size - 1; sums to 1."""
         mask = self._layer.rf_mask
         if mask is not None:
-            return mask.probabilities()
+            return mask.probabilities(self.binarized)
         probs = self._layer.conv.weight.new_zeros(self.space.kernel_size)
         probs[-1] = 1.0
         return probs

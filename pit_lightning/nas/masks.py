@@ -30,6 +30,11 @@ def binarized(strength: Tensor, keep: Tensor) -> Tensor:
     return keep.to(strength.dtype) + (strength - strength.detach())
 
 
+def binarized_gate(strength: Tensor) -> Tensor:
+    """Gates kept above the threshold, as 0/1 with an identity gradient."""
+    return binarized(strength, strength.detach() > THRESHOLD)
+
+
 def unit_clamp(x: Tensor) -> Tensor:
     """Clamp to [0, 1] without zeroing the gradient outside it.
 
@@ -75,12 +80,13 @@ class DilationMask(nn.Module):
         return self._taps(unit_clamp(self.gamma.abs()))
 
     def forward(self) -> Tensor:
-        strength = self.gamma.abs()
-        return self._taps(binarized(strength, strength.detach() > THRESHOLD))
+        return self._taps(binarized_gate(self.gamma.abs()))
 
-    def probabilities(self) -> Tensor:
-        """P(dilation == 2**p) for p = 0..levels under the soft gates; sums to 1."""
-        gates = unit_clamp(self.gamma.abs())
+    def probabilities(self, binarized: bool = False) -> Tensor:
+        """P(dilation == 2**p) for p = 0..levels under the soft gates (or the binarized
+        ones, one-hot with straight-through gradients); sums to 1."""
+        strength = self.gamma.abs()
+        gates = binarized_gate(strength) if binarized else unit_clamp(strength)
         ones = gates.new_ones(1)
         # suffix[p] = prod_{i > p} gate_i: every coarser level lets the taps through.
         suffix = torch.cat([torch.flip(torch.cumprod(torch.flip(gates, [0]), 0), [0]), ones])
@@ -124,9 +130,9 @@ class ReceptiveFieldMask(nn.Module):
         keep = (theta.detach() > THRESHOLD) | self.newest.bool()
         return binarized(theta, keep)
 
-    def probabilities(self) -> Tensor:
+    def probabilities(self, binarized: bool = False) -> Tensor:
         """P(receptive field == r + 1) for r = 0..kernel_size - 1; sums to 1."""
-        keep = self.soft()
+        keep = self.forward() if binarized else self.soft()
         return keep - torch.cat([keep[1:], keep.new_zeros(1)])
 
     def receptive_field(self) -> int:

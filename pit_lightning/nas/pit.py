@@ -18,6 +18,7 @@ from .layer import PITConv1d
 from .masks import ChannelMask
 
 InputSources = list[tuple[str | None, int]]
+COST_VIEWS = ("binarized", "soft")
 
 
 class PIT(nn.Module):
@@ -32,6 +33,9 @@ class PIT(nn.Module):
         search: any of ``"dilation"``, ``"rf"`` (receptive field), ``"channels"``.
         exclude: layer names (a name excludes its submodules) or module types that
             stay as they are.
+        cost_view: ``"binarized"`` charges the current binarized architecture with
+            straight-through gradients; ``"soft"`` charges the expected cost under the
+            clamped mask parameters (see :class:`~pit_lightning.cost.SoftLayer`).
     """
 
     def __init__(
@@ -41,8 +45,12 @@ class PIT(nn.Module):
         cost: str | CostModel | dict[str, str | CostModel] | None = "params",
         search: Sequence[str] = SEARCH_OPTIONS,
         exclude: Sequence[str | type] = (),
+        cost_view: str = "binarized",
     ) -> None:
         super().__init__()
+        if cost_view not in COST_VIEWS:
+            raise PITError(f"cost_view must be one of {COST_VIEWS}, got {cost_view!r}")
+        self.cost_view = cost_view
         search = (search,) if isinstance(search, str) else tuple(search)
         unknown = set(search) - set(SEARCH_OPTIONS)
         if unknown:
@@ -140,10 +148,12 @@ class PIT(nn.Module):
         """Each searchable layer's differentiable state."""
         memo: dict[int, Tensor] = {}
 
+        binarized = self.cost_view == "binarized"
+
         def soft_keep(mask: ChannelMask) -> Tensor:
             # A mask shared by a residual group is evaluated once per call.
             if id(mask) not in memo:
-                memo[id(mask)] = mask.soft()
+                memo[id(mask)] = mask() if binarized else mask.soft()
             return memo[id(mask)]
 
         return [
@@ -152,6 +162,7 @@ class PIT(nn.Module):
                 in_keep=functools.partial(self._in_keep, name, soft_keep),
                 out_keep=functools.partial(soft_keep, layer.out_mask)
                 if layer.out_mask is not None else None,
+                binarized=binarized,
             )
             for space, (name, layer) in zip(self.search_space(), self.layers(), strict=True)
         ]

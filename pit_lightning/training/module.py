@@ -33,6 +33,8 @@ class PITModule(L.LightningModule):
         cost: cost name(s) for the regularizer (``"params"``, ``"macs"``, or a dict).
         search: what to search: ``"dilation"``, ``"rf"``, ``"channels"``.
         exclude: layer names left unsearched.
+        cost_view: what the regularizer charges: ``"binarized"`` (the current
+            architecture, straight-through; default) or ``"soft"`` (expected cost).
         lr, weight_decay: the network weights' optimizer settings.
         nas_lr, nas_weight_decay: the NAS parameters' (no weight decay by default:
             decay would act as a second, unweighted regularizer).
@@ -55,6 +57,7 @@ class PITModule(L.LightningModule):
         nas_lr: float = 1e-3,
         nas_weight_decay: float = 0.0,
         finetune_lr: float | None = None,
+        cost_view: str = "binarized",
         plain: bool = False,
     ) -> None:
         super().__init__()
@@ -68,11 +71,13 @@ class PITModule(L.LightningModule):
             self.phase = "finetune"
         else:
             self.net = PIT(
-                seed, torch.zeros(1, *input_shape), cost=cost, search=search, exclude=exclude
+                seed, torch.zeros(1, *input_shape), cost=cost, search=search,
+                exclude=exclude, cost_view=cost_view,
             )
             self.phase = "warmup"
         self._exported_masks: dict[str, Tensor] | None = None
         self._metrics = nn.ModuleDict()
+        self._val_penalty: Tensor | None = None
 
     # -- wiring ----------------------------------------------------------------------
 
@@ -166,7 +171,18 @@ class PITModule(L.LightningModule):
         metric.update(output, batch)
         self.log(f"{split}/loss", loss, batch_size=_batch_size(batch), sync_dist=True,
                  prog_bar=split == "val")
+        if split == "val" and self._val_penalty is not None:
+            self.log("val/objective", loss + self._val_penalty, batch_size=_batch_size(batch),
+                     sync_dist=True)
         self.log(f"{split}/{self.task.metric_name}", metric, prog_bar=split == "val")
+
+    def on_validation_epoch_start(self) -> None:
+        # The search minimises task loss + regularizer, so that is what it monitors:
+        # "val/objective" charges the binarized architecture's exact cost.
+        self._val_penalty = None
+        if self.phase == "search" and self.regularizer is not None:
+            exact = {k: torch.tensor(v) for k, v in self.pit.exact_costs().items()}
+            self._val_penalty = self.regularizer(exact, self.pit.seed_costs()).to(self.device)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step("val", batch)

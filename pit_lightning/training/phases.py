@@ -151,6 +151,10 @@ class SearchPhase(Phase):
         target: constraint mode: only the cost above this value is penalised.
         normalize: divide each cost by the seed's, so one strength means the same on
             every task and cost.
+        monitor: default ``val/objective``, the validation task loss plus the
+            regularizer on the binarized architecture: what the search minimises. On
+            the task loss alone the search would stop as soon as pruning starts to
+            cost accuracy, at the same point whatever the strength.
     """
 
     name = "search"
@@ -164,7 +168,7 @@ class SearchPhase(Phase):
         max_epochs: int | None = 50,
         patience: int | None = 10,
         min_epochs: int = 10,
-        monitor: str = "val/loss",
+        monitor: str = "val/objective",
         mode: str = "min",
     ) -> None:
         super().__init__(max_epochs, patience, min_epochs, monitor, mode)

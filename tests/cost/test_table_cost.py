@@ -58,6 +58,7 @@ def set_masks(pit, gen):
 
 
 def test_soft_cost_gradient_matches_finite_differences(tmp_path, pit):
+    pit.cost_view = "soft"  # the expected cost: smooth inside (0, 1)
     table, _ = make_table(tmp_path, pit.search_space())
     cost = TableCost(table, pit.search_space(), channel_step=STEP)
     set_masks(pit, torch.Generator().manual_seed(1))
@@ -132,3 +133,18 @@ def test_missing_entries_are_measured_when_a_board_is_attached(tmp_path, pit):
         pit.model.get_submodule("a.1").out_mask.alpha.copy_(torch.tensor([1.0] * 5 + [0.0] * 3))
     cost.exact(pit.arch()[0])
     assert measured[-1].c_out == 5
+
+
+def test_binarized_view_charges_the_current_architecture(tmp_path, pit):
+    table, _ = make_table(tmp_path, pit.search_space())
+    cost = TableCost(table, pit.search_space(), channel_step=STEP)
+    set_masks(pit, torch.Generator().manual_seed(2))
+    assert pit.cost_view == "binarized"
+    layers = pit.soft_layers()
+    soft = torch.stack([cost.soft(layer) for layer in layers]).sum()
+    # Off-grid channel counts interpolate between grid entries, like the soft view.
+    on_grid = all(x.out_channels % STEP == 0 or x.out_channels == 1 for x in pit.arch())
+    if on_grid:
+        assert float(soft) == pytest.approx(sum(cost.exact(x) for x in pit.arch()))
+    grads = torch.autograd.grad(soft, list(pit.nas_parameters()), allow_unused=True)
+    assert any(g is not None and bool(g.abs().sum() > 0) for g in grads)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -207,3 +209,26 @@ class TestMasks:
         with torch.no_grad():
             mask.alpha.copy_(torch.tensor([0.1, -0.3, 0.05, 0.2, 0.0]))
         assert mask().tolist() == [0.0, 1.0, 0.0, 0.0, 0.0]
+
+
+def test_binarized_cost_view_charges_the_exported_architecture():
+    from pit_lightning.seeds import ResTCN
+
+    pit = PIT(ResTCN(levels=2, channels=8, kernel_size=3), torch.zeros(1, 88, 16),
+              cost={"params": "params", "macs": "macs"})
+    soft_pit = copy.deepcopy(pit)
+    soft_pit.cost_view = "soft"
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for mine, theirs in zip(pit.nas_parameters(), soft_pit.nas_parameters(), strict=True):
+            mine.copy_(torch.rand(mine.shape, generator=generator))
+            theirs.copy_(mine)
+    exact = pit.exact_costs()
+    costs = pit.costs()
+    for name in exact:
+        assert float(costs[name]) == pytest.approx(exact[name])
+    # The expected cost under the clamped parameters is another number.
+    assert float(soft_pit.costs()["params"]) != pytest.approx(exact["params"])
+    # Straight-through: every mask kind gets a gradient.
+    grads = torch.autograd.grad(costs["params"], list(pit.nas_parameters()))
+    assert all(bool(g.abs().sum() > 0) for g in grads)
