@@ -1,7 +1,9 @@
-"""Lightning integration: the PIT module, the phase callbacks and run artifacts."""
+"""Lightning integration: the PIT module, the phase callbacks and run artifacts.
+
+Board measurement during training is :mod:`pit_lightning.hardware`.
+"""
 
 from .artifacts import SaveExported, architecture_record, load_network, save_network
-from .hardware import HardwareInTheLoop
 from .module import PHASES, PITModule
 from .phases import FineTunePhase, Phase, SearchPhase, WarmupPhase, default_phases
 from .progress import PhaseProgressBar
@@ -10,7 +12,6 @@ from .regularizer import Regularizer
 __all__ = [
     "PHASES",
     "FineTunePhase",
-    "HardwareInTheLoop",
     "PITModule",
     "Phase",
     "PhaseProgressBar",

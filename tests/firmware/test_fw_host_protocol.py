@@ -13,7 +13,7 @@ import pytest
 from fw_board_client import FIRMWARE, HostBoard
 from fw_models import int8_conv_model, residual_int8_model
 
-from hw_profiler.model_format import write_model
+from hw_profiler.deploy.serialize import write_model
 from hw_profiler.protocol import (
     MAX_PAYLOAD,
     BenchLayerRequest,
