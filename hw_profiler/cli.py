@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hw_profiler.boards import DEFAULT_BOARD, available_boards, load_board
 from hw_profiler.errors import HwProfilerError
 from hw_profiler.geometry import LayerGeometry, read_geometries
+
+if TYPE_CHECKING:
+    from hw_profiler.board import Board
 
 
 def _board_args(p: argparse.ArgumentParser) -> None:
@@ -98,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _open(args: argparse.Namespace) -> Any:
+def _open(args: argparse.Namespace) -> AbstractContextManager[Board]:
     from hw_profiler.board import open_board
 
     return open_board(args.board, firmware=args.firmware, url=args.url, timeout_s=args.timeout)

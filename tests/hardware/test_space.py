@@ -48,3 +48,17 @@ def test_geometry_from_exported_arch() -> None:
     assert geometry_of(arch) == LayerGeometry("conv1d", 16, 8, 3, 4, 64)
     one_tap = LayerArch("l", 16, 8, 1, 8, 1, 64, True)
     assert geometry_of(one_tap).dilation == 1
+
+
+def test_geometries_command_lists_a_seeds_search_space(tmp_path) -> None:
+    from hw_profiler.geometry import read_geometries
+    from pit_lightning.cli import main
+    from pit_lightning.hardware import spaces_from_seed
+
+    out = tmp_path / "temponet.txt"
+    main(["geometries", "--seed", "TEMPONet", "--search", "dilation,rf", "--out", str(out)])
+    search = ("dilation", "rf")
+    expected = enumerate_geometries(spaces_from_seed("TEMPONet", search), search)
+    assert read_geometries(out.read_text()) == expected
+    with pytest.raises(ValueError, match="unknown seed 'LeNet'"):
+        spaces_from_seed("LeNet")
