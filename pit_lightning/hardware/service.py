@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -88,7 +89,12 @@ class BoardService:
         Without ``spaces`` only exact lookups work (a fixed architecture); with
         ``measure`` a missing entry is measured on the board, else it raises.
         """
-        self._table = LatencyTable.load(self.table_path)
+        path = Path(self.table_path)
+        if measure and not path.exists():
+            # Nothing measured yet: start the table with this board's metadata.
+            self._table = LatencyTable.open(path, self.open().table_meta())
+        else:
+            self._table = LatencyTable.load(path)
         on_demand = self.measure_missing if measure else None
         self.costs = {name: TableCost(self._table, spaces, search, self.channel_step, column,
                                       measure=on_demand)
