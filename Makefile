@@ -27,8 +27,9 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$missing; \
 	fi
 
-firmware: system-deps
-	$(MAKE) -C firmware
+# Builds where the profiler looks for it (the user cache, see hw_profiler/flashers/firmware.py).
+firmware: system-deps $(STAMP)
+	$(MAKE) -C hw_profiler/firmware BUILD="$$($(PY) -c 'from hw_profiler.flashers.firmware import build_dir; print(build_dir())')"
 
 demo: system-deps $(STAMP)
 	$(PY) -m pit_lightning.demo
@@ -41,4 +42,4 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) firmware/build .pytest_cache
+	rm -rf $(VENV) .pytest_cache

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     with api.open_board("qemu_stm32f4") as board:
-        info = board.info
+        info = board.session.info
         instr_per_tick = info.ticks_to_instructions(1)
         print(f"# board {info.board_name}, {info.ticks_per_second} ticks/s "
               f"({info.timer_kind.name.lower()}), {instr_per_tick:.4f} instructions per tick")
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                 for d in DILATIONS:
                     geometry = LayerGeometry("conv1d", cin, cout, k, d, T, dtype)
                     try:
-                        r = board.bench_layer(geometry, warmup=1, repeats=3, seed=1)
+                        r = board.session.bench_layer(geometry, warmup=1, repeats=3, seed=1)
                     except BoardCommandError as e:
                         print(f"{dtype:7} {cin:4} {cout:5} {k:2} {T:4} {d:2} "
                               f"{'':>8} {'n/a':>9} ({e})")

@@ -23,8 +23,9 @@ from torch.nn import Conv1d, Linear
 
 from hw_profiler import api
 from hw_profiler.errors import HwProfilerError
-from hw_profiler.table import ChannelGrid, enumerate_geometries
+from hw_profiler.geometry import ChannelGrid
 from pit_lightning.cost.geometry import SEARCH_OPTIONS, LayerSpace
+from pit_lightning.hardware import enumerate_geometries
 
 
 def temponet_spaces() -> tuple[list[LayerSpace], str]:
@@ -72,14 +73,10 @@ def main() -> None:
         f"search space: {origin}, {len(spaces)} searchable layers, {len(geoms)} geometries "
         f"(channel grid step {args.channel_step}); measuring a random sample of {len(sample)}"
     )
-    with api.open_board(args.board) as session, tempfile.TemporaryDirectory() as tmp:
+    with api.open_board(args.board) as board, tempfile.TemporaryDirectory() as tmp:
         start = time.monotonic()
         result = api.profile(
-            sample,
-            table_path=Path(tmp) / "t.csv",
-            session=session,
-            repeats=args.repeats,
-            progress=False,
+            sample, board, Path(tmp) / "t.csv", repeats=args.repeats, progress=False
         )
         elapsed = time.monotonic() - start
         rate = len(sample) / elapsed
@@ -110,7 +107,7 @@ def main() -> None:
         ]
         for name, model, calib in seeds:
             try:
-                res = api.deploy(model, calib, session=session)
+                res = api.deploy(model, calib, board)
             except HwProfilerError as exc:
                 weights = sum(
                     m.weight.numel() for m in model.modules() if isinstance(m, (Conv1d, Linear))
@@ -118,7 +115,7 @@ def main() -> None:
                 print(f"deploy {name}: refused: {exc}")
                 print(
                     f"  (its int8 weights alone take {weights} B; the board's model RAM pool "
-                    f"is {session.info.ram_pool_bytes} B)"
+                    f"is {board.session.info.ram_pool_bytes} B)"
                 )
                 continue
             print(

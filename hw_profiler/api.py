@@ -1,98 +1,35 @@
-"""Python entry points for the CLI and the Lightning callbacks: open a board, profile a
-search space into a latency table, deploy a network and read back latency and energy."""
+"""Python entry points: profile geometries into a latency table, deploy a network and read
+back latency and energy. Each takes an open :class:`~hw_profiler.board.Board` or a board
+name/profile, which it then opens and closes itself."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hw_profiler.boards import DEFAULT_BOARD, BoardProfile, load_board
-from hw_profiler.energy.model import EstimatedEnergy, make_meter
-from hw_profiler.flashers import make_flasher
-from hw_profiler.session import BoardSession, format_version, seconds_per_tick
-from hw_profiler.table import (
-    SEARCH_OPTIONS,
-    ChannelGrid,
-    LatencyTable,
-    LayerGeometry,
-    ProfileSummary,
-    TableMeta,
-    TableProfiler,
-    enumerate_geometries,
-)
+from hw_profiler.board import Board, BoardLike, open_board
+from hw_profiler.boards import DEFAULT_BOARD
+from hw_profiler.geometry import LayerGeometry
+from hw_profiler.table import LatencyTable, ProfileSummary, TableProfiler
 
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-    from hw_profiler.deploy.runner import DeployResult, ValidationResult
-    from pit_lightning.cost.geometry import LayerSpace
-
-BoardLike = str | os.PathLike[str] | BoardProfile
+    from hw_profiler.deploy.compare import ValidationResult
+    from hw_profiler.deploy.run import DeployResult
 
 
 @contextlib.contextmanager
-def open_board(
-    board: BoardLike = DEFAULT_BOARD,
-    *,
-    firmware: str | os.PathLike[str] | None = None,
-    url: str | None = None,
-    timeout_s: float | None = None,
-) -> Iterator[BoardSession]:
-    """Power (monitor), flash, start and handshake a board; yields a ready session.
-
-    ``url`` skips flashing and talks to an already running board at that pyserial URL.
-    Everything started is stopped on exit, also on errors.
-    """
-    profile = load_board(board)
-    timeout = timeout_s if timeout_s is not None else profile.uart.timeout_s
-    with contextlib.ExitStack() as stack:
-        # a power monitor supplies the board, so it comes up before flashing
-        meter = make_meter(profile) if profile.monitor is not None else None
-        if meter is not None:
-            stack.enter_context(meter)
-        if url is None:
-            url = stack.enter_context(make_flasher(profile, firmware))
-        session = stack.enter_context(
-            BoardSession.open(url, baud=profile.uart.baud, timeout_s=timeout)
-        )
-        session.profile = profile
-        assert session.info is not None
-        session.meter = meter or EstimatedEnergy(
-            profile.power, session.info.core_clock_hz or profile.clock_hz
-        )
-        yield session
-
-
-def table_meta(session: BoardSession) -> TableMeta:
-    """The metadata a table measured through ``session`` carries."""
-    info = session.info
-    assert info is not None and session.profile is not None
-    clock = info.core_clock_hz or session.profile.clock_hz
-    return TableMeta(
-        board=session.profile.name,
-        firmware_version=format_version(info.firmware_version),
-        clock_hz=clock,
-        ticks_per_second=info.ticks_per_second,
-        timer=info.timer_kind.name.lower(),
-        seconds_per_tick=seconds_per_tick(info, clock),
-        protocol_version=info.protocol_version,
-    )
-
-
-def geometries_for(
-    spaces: Sequence[LayerSpace] | Sequence[LayerGeometry],
-    search: Iterable[str] = SEARCH_OPTIONS,
-    channel_step: int = 8,
-) -> list[LayerGeometry]:
-    """LayerGeometry items pass through; LayerSpace records are enumerated."""
-    items = list(spaces)
-    geoms = [g for g in items if isinstance(g, LayerGeometry)]
-    rest = [s for s in items if not isinstance(s, LayerGeometry)]
-    return sorted(set(geoms) | set(enumerate_geometries(rest, search, ChannelGrid(channel_step))))
+def _opened(board: Board | BoardLike) -> Iterator[Board]:
+    if isinstance(board, Board):
+        yield board
+    else:
+        with open_board(board) as opened:
+            yield opened
 
 
 @dataclass
@@ -102,26 +39,22 @@ class ProfileResult:
 
 
 def profile(
-    spaces: Sequence[LayerSpace] | Sequence[LayerGeometry],
-    board: BoardLike = DEFAULT_BOARD,
+    geometries: Iterable[LayerGeometry],
+    board: Board | BoardLike = DEFAULT_BOARD,
     table_path: str | os.PathLike[str] = "latency_table.csv",
     *,
-    search: Iterable[str] = SEARCH_OPTIONS,
-    channel_step: int = 8,
     warmup: int = 1,
     repeats: int = 3,
     seed: int = 1,
     progress: bool = True,
-    session: BoardSession | None = None,
 ) -> ProfileResult:
-    """Measure every reachable geometry not yet in ``table_path`` (resumable)."""
-    geoms = geometries_for(spaces, search, channel_step)
-    with contextlib.ExitStack() as stack:
-        if session is None:
-            session = stack.enter_context(open_board(board))
-        table = LatencyTable.open(Path(table_path), table_meta(session))
-        assert session.meter is not None
-        profiler = TableProfiler(session, table, session.meter, warmup, repeats, seed, progress)
+    """Measure every geometry not yet in ``table_path`` (resumable)."""
+    geoms = sorted(set(geometries))
+    with _opened(board) as opened:
+        table = LatencyTable.open(Path(table_path), opened.table_meta())
+        profiler = TableProfiler(
+            opened.session, table, opened.meter, warmup, repeats, seed, progress
+        )
         summary = profiler.run(geoms)
     return ProfileResult(table, summary)
 
@@ -129,45 +62,31 @@ def profile(
 def deploy(
     model: nn.Module,
     calib: Tensor,
-    board: BoardLike = DEFAULT_BOARD,
+    board: Board | BoardLike = DEFAULT_BOARD,
     *,
     inputs: Tensor | None = None,
-    session: BoardSession | None = None,
     repeats: int = 1,
 ) -> DeployResult:
     """Quantize ``model`` with ``calib``, load it and RUN ``inputs`` (default: calib[:1])."""
-    from hw_profiler.deploy.runner import deploy_model
+    from hw_profiler.deploy.run import deploy_model
 
-    with contextlib.ExitStack() as stack:
-        if session is None:
-            session = stack.enter_context(open_board(board))
-        return deploy_model(session, model, calib, inputs=inputs, repeats=repeats)
+    with _opened(board) as opened:
+        return deploy_model(opened, model, calib, inputs=inputs, repeats=repeats)
 
 
 def validate(
     model: nn.Module,
     calib: Tensor,
-    board: BoardLike = DEFAULT_BOARD,
+    board: Board | BoardLike = DEFAULT_BOARD,
     *,
     inputs: Tensor | None = None,
-    session: BoardSession | None = None,
     tolerance_lsb: int = 0,
 ) -> ValidationResult:
     """Deploy, then compare the board's int8 outputs with the Python reference."""
-    from hw_profiler.deploy.runner import validate_model
+    from hw_profiler.deploy.compare import validate_model
 
-    with contextlib.ExitStack() as stack:
-        if session is None:
-            session = stack.enter_context(open_board(board))
-        return validate_model(session, model, calib, inputs=inputs, tolerance_lsb=tolerance_lsb)
+    with _opened(board) as opened:
+        return validate_model(opened, model, calib, inputs=inputs, tolerance_lsb=tolerance_lsb)
 
 
-__all__ = [
-    "ProfileResult",
-    "deploy",
-    "geometries_for",
-    "open_board",
-    "profile",
-    "table_meta",
-    "validate",
-]
+__all__ = ["Board", "ProfileResult", "deploy", "open_board", "profile", "validate"]

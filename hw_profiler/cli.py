@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hw_profiler.boards import DEFAULT_BOARD, available_boards, load_board
 from hw_profiler.errors import HwProfilerError
-from hw_profiler.table import SEARCH_OPTIONS, LayerGeometry
+from hw_profiler.geometry import LayerGeometry, read_geometries
+
+if TYPE_CHECKING:
+    from hw_profiler.board import Board
 
 
 def _board_args(p: argparse.ArgumentParser) -> None:
@@ -28,20 +32,19 @@ def _board_args(p: argparse.ArgumentParser) -> None:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument(
+    p.add_argument(
         "--model",
         type=Path,
+        required=True,
         help="torch.save()d nn.Module / torch.fx GraphModule (plain, exported)",
     )
-    src.add_argument("--seed", help="a seed network from pit_lightning.seeds, e.g. TEMPONet")
     p.add_argument(
         "--calib",
         type=Path,
         help="torch.save()d calibration tensor (N, C, T); default: random normal",
     )
     p.add_argument(
-        "--input-shape", help="C,T of one input when no --calib (default: the seed's example input)"
+        "--input-shape", help="C,T of one input when no --calib"
     )
     p.add_argument("--calib-samples", type=int, default=16)
 
@@ -56,7 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profile", help="measure layer geometries into a latency table")
     _board_args(p)
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--seed", help="seed network name from pit_lightning.seeds")
     what.add_argument(
         "--geometry",
         action="append",
@@ -64,19 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="one geometry, e.g. conv1d:c_in=4,c_out=32,kernel=5,dilation=1,"
         "length=256 (repeatable)",
     )
-    what.add_argument("--geometries", type=Path, help="file with one geometry per line")
+    what.add_argument(
+        "--geometries",
+        type=Path,
+        help="file with one geometry per line ('-': standard input), e.g. from "
+        "`pit-lightning geometries`",
+    )
     p.add_argument("--table", type=Path, default=Path("latency_table.csv"))
-    p.add_argument(
-        "--search",
-        default=",".join(SEARCH_OPTIONS),
-        help="comma-separated PIT search options (default: all)",
-    )
-    p.add_argument(
-        "--channel-step",
-        type=int,
-        default=8,
-        help="channel grid step: 1, step, 2*step, ..., max (default 8)",
-    )
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--limit", type=int, help="measure at most this many missing entries")
@@ -106,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _open(args: argparse.Namespace) -> Any:
-    from hw_profiler.api import open_board
+def _open(args: argparse.Namespace) -> AbstractContextManager[Board]:
+    from hw_profiler.board import open_board
 
     return open_board(args.board, firmware=args.firmware, url=args.url, timeout_s=args.timeout)
 
@@ -121,54 +117,45 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"RAM {board.ram_bytes} B, flash {board.flash_bytes} B"
     )
     print(f"flasher    {board.flasher.kind}")
-    with _open(args) as session:
-        info = session.info
+    with _open(args) as opened:
+        info = opened.session.info
         print(
-            f"firmware   {session.firmware_version} (protocol {info.protocol_version}) "
+            f"firmware   {opened.session.firmware_version} (protocol {info.protocol_version}) "
             f"on {info.board_name!r}"
         )
         print(
             f"timer      {info.timer_kind.name.lower()}, {info.ticks_per_second} ticks/s, "
-            f"core clock {info.core_clock_hz} Hz; 1 tick = {session.seconds_per_tick:.3e} s"
+            f"core clock {info.core_clock_hz} Hz; 1 tick = {opened.seconds_per_tick:.3e} s"
         )
         print(
             f"memory     model pool {info.ram_pool_bytes} B ({info.ram_free_bytes} B free), "
             f"flash free {info.flash_free_bytes} B, max payload {info.max_payload} B"
         )
-        print(f"energy     {session.meter.source}")
+        print(f"energy     {opened.meter.source}")
     return 0
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from hw_profiler.api import geometries_for, open_board, profile
-    from hw_profiler.table import spaces_from_seed
+    from hw_profiler.api import profile
+    from hw_profiler.table import LatencyTable
 
-    search = tuple(s.strip() for s in args.search.split(",") if s.strip())
-    if args.seed:
-        items: list[Any] = spaces_from_seed(args.seed, search)
-    elif args.geometry:
-        items = list(args.geometry)
+    if args.geometry:
+        geoms = sorted(set(args.geometry))
     else:
-        lines = args.geometries.read_text().splitlines()
-        items = [LayerGeometry.parse(x) for x in lines if x.strip() and not x.startswith("#")]
-    geoms = geometries_for(items, search, args.channel_step)
-    with open_board(
-        args.board, firmware=args.firmware, url=args.url, timeout_s=args.timeout
-    ) as session:
+        text = sys.stdin.read() if str(args.geometries) == "-" else args.geometries.read_text()
+        geoms = sorted(set(read_geometries(text)))
+    with _open(args) as opened:
         if args.limit is not None:
-            from hw_profiler.api import table_meta
-            from hw_profiler.table import LatencyTable
-
-            todo = LatencyTable.open(args.table, table_meta(session)).missing(geoms)
+            todo = LatencyTable.open(args.table, opened.table_meta()).missing(geoms)
             keep = set(todo[: args.limit])
             geoms = [g for g in geoms if g in keep]
         result = profile(
             geoms,
-            table_path=args.table,
+            opened,
+            args.table,
             warmup=args.warmup,
             repeats=args.repeats,
             progress=not args.no_progress,
-            session=session,
         )
     print(result.summary)
     print(
@@ -181,24 +168,16 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def _load_model(args: argparse.Namespace) -> tuple[Any, Any]:
     import torch
 
-    if args.model is not None:
-        try:
-            model = torch.load(args.model, weights_only=False, map_location="cpu")
-        except Exception as exc:
-            raise HwProfilerError(f"cannot load model {args.model}: {exc}") from exc
-        shape = None
-    else:
-        from hw_profiler.deploy.seeds import build_seed
-
-        model, example = build_seed(args.seed)
-        shape = tuple(example.shape[1:])
+    try:
+        model = torch.load(args.model, weights_only=False, map_location="cpu")
+    except Exception as exc:
+        raise HwProfilerError(f"cannot load model {args.model}: {exc}") from exc
     if args.calib is not None:
         calib = torch.load(args.calib, weights_only=True)
     else:
-        if args.input_shape:
-            shape = tuple(int(x) for x in args.input_shape.split(","))
-        if shape is None:
+        if not args.input_shape:
             raise HwProfilerError("give --calib or --input-shape C,T for a --model")
+        shape = tuple(int(x) for x in args.input_shape.split(","))
         calib = torch.randn(args.calib_samples, *shape, generator=torch.Generator().manual_seed(0))
     return model.eval(), calib
 
@@ -207,8 +186,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from hw_profiler.api import deploy
 
     model, calib = _load_model(args)
-    with _open(args) as session:
-        result = deploy(model, calib, session=session)
+    with _open(args) as opened:
+        result = deploy(model, calib, opened)
     print(result.report())
     return 0
 
@@ -217,8 +196,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from hw_profiler.api import validate
 
     model, calib = _load_model(args)
-    with _open(args) as session:
-        result = validate(model, calib, session=session, tolerance_lsb=args.tolerance_lsb)
+    with _open(args) as opened:
+        result = validate(model, calib, opened, tolerance_lsb=args.tolerance_lsb)
     print(result.report())
     return 0 if result.ok else 1
 

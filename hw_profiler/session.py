@@ -15,8 +15,6 @@ from types import TracebackType
 
 import serial
 
-from hw_profiler.boards.profile import BoardProfile
-from hw_profiler.energy.model import EnergyMeter
 from hw_profiler.errors import (
     BoardCommandError,
     BoardTimeoutError,
@@ -24,6 +22,7 @@ from hw_profiler.errors import (
     ProtocolError,
     VersionMismatchError,
 )
+from hw_profiler.geometry import LayerGeometry
 from hw_profiler.protocol import (
     MAX_PAYLOAD,
     PROTOCOL_VERSION,
@@ -50,7 +49,6 @@ from hw_profiler.protocol import (
     encode_frame,
     load_requests,
 )
-from hw_profiler.table.space import LayerGeometry
 
 _OPS = {
     "conv1d": Op.CONV,
@@ -98,8 +96,6 @@ class BoardSession:
         self.policy = policy or RetryPolicy()
         self.parser = FrameParser(max_payload=MAX_PAYLOAD)
         self.info: InfoReply | None = None
-        self.profile: BoardProfile | None = None  # set by hw_profiler.api.open_board
-        self.meter: EnergyMeter | None = None  # likewise
         self._seq = 0
         self.retried = 0  # requests resent (visible for tests and diagnostics)
 

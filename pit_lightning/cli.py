@@ -1,7 +1,10 @@
-"""``pit-lightning``: LightningCLI subcommands (fit, validate, test) plus ``sweep``.
+"""``pit-lightning``: LightningCLI subcommands (fit, validate, test) plus ``sweep``,
+``geometries`` and ``profile``.
 
     pit-lightning fit --config configs/jsb_chorales.yaml
     pit-lightning sweep --config configs/jsb_chorales.yaml --strengths 1e-7 1e-6 1e-5
+    pit-lightning geometries --seed TEMPONet --out temponet.txt
+    pit-lightning profile --seed TEMPONet --board qemu_stm32f4 --table temponet.csv
 
 The phases and run artifacts are top-level config sections (``warmup``, ``search``,
 ``finetune``, ``artifacts``), so a YAML file describes a whole PIT run.
@@ -10,7 +13,7 @@ The phases and run artifacts are top-level config sections (``warmup``, ``search
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning as L
@@ -64,12 +67,18 @@ def split_passthrough(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return argv[:split], argv[split + 1:]
 
 
+def _subcommands() -> dict[str, Callable[[Sequence[str]], None]]:
+    """The commands beside LightningCLI's, imported when called."""
+    from .hardware.cli import geometries_main, profile_main
+    from .sweep import main as sweep_main
+
+    return {"sweep": sweep_main, "geometries": geometries_main, "profile": profile_main}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     given = list(sys.argv[1:] if argv is None else argv)
-    if given and given[0] == "sweep":
-        from .sweep import main as sweep_main
-
-        sweep_main(given[1:])
+    if given and given[0] in ("sweep", "geometries", "profile"):
+        _subcommands()[given[0]](given[1:])
         return
     # None lets LightningCLI read sys.argv itself.
     PITCLI(args=None if argv is None else given)

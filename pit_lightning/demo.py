@@ -7,6 +7,7 @@ network, then prints seed versus found network (params, MACs, measured latency a
 board clock, energy, test NLL) and writes ``pareto.csv`` and ``pareto.png``.
 
     python -m pit_lightning.demo [--config configs/demo.yaml] [--out runs/demo]
+    (run from a checkout: the config is the repository's configs/demo.yaml)
         [-- extra config overrides, e.g. --trainer.callbacks.init_args.board=...]
 """
 
@@ -22,7 +23,7 @@ import pandas as pd
 from .cli import split_passthrough
 from .sweep import run_sweep
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+DEFAULT_CONFIG = Path("configs") / "demo.yaml"
 
 
 def summarize(table: pd.DataFrame, metric: str) -> str:
@@ -53,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", default="runs/demo")
     argv, extra = split_passthrough(argv or [])
     args = parser.parse_args(argv)
+    if not Path(args.config).is_file():
+        parser.error(f"no config {args.config}: run from the repository root or give --config")
     start = time.perf_counter()
     table = run_sweep(["--config", args.config, *extra], strengths=[None], out=args.out)
     if "latency_s" not in table:

@@ -3,7 +3,7 @@
 Every run resumes from the same warmup checkpoint, so the points differ only in the
 regularizer. The result is ``pareto.csv`` (one row per network, the warmed-up
 undilated seed first) and ``pareto.png``. When the config has a
-:class:`~pit_lightning.training.HardwareInTheLoop` callback, every network is also
+:class:`~pit_lightning.hardware.HardwareInTheLoop` callback, every network is also
 deployed on the board and the table gains measured latency and energy.
 
     pit-lightning sweep --config configs/jsb_chorales.yaml \\
@@ -22,9 +22,10 @@ import pandas as pd
 from lightning.pytorch.callbacks import Callback
 
 from .cli import PITCLI, split_passthrough
+from .hardware import HardwareInTheLoop
 from .pareto import plot_pareto
 from .tasks.base import Task
-from .training import HardwareInTheLoop, PITModule, SearchPhase, architecture_record
+from .training import PITModule, SearchPhase, architecture_record
 
 WARMUP_CHECKPOINT = "warmup.ckpt"
 TABLE_FILE = "pareto.csv"
@@ -92,9 +93,8 @@ def warm_up(config_args: Sequence[str], out: Path) -> tuple[dict[str, Any], Task
     measured = None
     hardware = hardware_callback(cli.trainer)
     if hardware is not None:
-        hardware.prepare(cli.trainer, cli.model)
-        measured = hardware.measure(cli.trainer, cli.model, cli.model.exported_copy())
-        hardware.close()
+        calib = hardware.calibration(cli.trainer, cli.model)
+        measured = hardware.service.measure(cli.model.exported_copy(), calib)
     return _row("seed", None, cli.model, test, warmup_dir, measured), cli.model.task
 
 

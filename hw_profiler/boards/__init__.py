@@ -1,4 +1,4 @@
-"""Board profiles (configs/boards/*.yaml) and their loader."""
+"""Board profiles (profiles/*.yaml, shipped with the package) and their loader."""
 
 from hw_profiler.boards.loader import DEFAULT_BOARD, available_boards, load_board
 from hw_profiler.boards.profile import (

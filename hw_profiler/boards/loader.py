@@ -17,7 +17,7 @@ from hw_profiler.boards.profile import (
 )
 from hw_profiler.errors import BoardConfigError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+PROFILES = Path(__file__).resolve().parent / "profiles"
 DEFAULT_BOARD = "qemu_stm32f4"
 FLASHER_KINDS = ("qemu", "host", "an3155", "pyocd", "openocd", "gap8")
 MONITOR_KINDS = ("lpm01a", "ppk2")
@@ -25,10 +25,10 @@ MONITOR_KINDS = ("lpm01a", "ppk2")
 
 def board_dirs() -> list[Path]:
     """Where board names are looked up: $HW_PROFILER_BOARDS (os.pathsep list), then the
-    repository's configs/boards."""
+    profiles shipped with the package (hw_profiler/boards/profiles)."""
     extra = os.environ.get("HW_PROFILER_BOARDS", "")
     dirs = [Path(p) for p in extra.split(os.pathsep) if p]
-    dirs.append(REPO_ROOT / "configs" / "boards")
+    dirs.append(PROFILES)
     return dirs
 
 
@@ -58,7 +58,8 @@ def resolve_board_path(board: str | os.PathLike[str]) -> Path:
 
 
 def load_board(board: str | os.PathLike[str] | BoardProfile = DEFAULT_BOARD) -> BoardProfile:
-    """Return the profile for a board name (configs/boards/<name>.yaml) or a YAML path."""
+    """Return the profile for a board name (``<name>.yaml`` in :func:`board_dirs`) or a YAML
+    path."""
     if isinstance(board, BoardProfile):
         return board
     path = resolve_board_path(board)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
 
-from hw_profiler.boards.loader import REPO_ROOT
 from hw_profiler.boards.profile import BoardProfile
 from hw_profiler.errors import FlashError
+from hw_profiler.flashers.firmware import build_firmware, image_path
 
 
 class Flasher(ABC):
@@ -22,8 +21,12 @@ class Flasher(ABC):
     def __init__(self, board: BoardProfile, firmware: str | Path | None = None) -> None:
         self.board = board
         self.options = dict(board.flasher.options)
-        image = firmware if firmware is not None else board.flasher.firmware
-        self.firmware: Path | None = None if image is None else _repo_path(image)
+        # A given image is a path from here; a profile's is in the firmware build folder.
+        self.firmware: Path | None = (
+            Path(firmware).expanduser().absolute() if firmware is not None
+            else None if board.flasher.firmware is None
+            else image_path(board.flasher.firmware)
+        )
 
     def prepare(self) -> None:
         """Make sure the firmware image exists; ``options.make`` (a list of make arguments,
@@ -69,51 +72,3 @@ class Flasher(ABC):
                 f"board {self.board.name}: field 'uart.port' is not set in {self.board.source}"
             )
         return self.board.uart.port
-
-
-def _repo_path(path: str | Path) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else REPO_ROOT / p
-
-
-def run_tool(cmd: list[str], timeout_s: float, what: str) -> subprocess.CompletedProcess[str]:
-    """Run an external tool; failures raise FlashError with the command line and stderr."""
-    shown = " ".join(cmd)
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
-    except FileNotFoundError as exc:
-        raise FlashError(
-            f"{what}: executable not found: {cmd[0]!r} (is it installed and on PATH?)"
-        ) from exc
-    except subprocess.TimeoutExpired as exc:
-        err = _tail(exc.stderr)
-        raise FlashError(f"{what}: timed out after {timeout_s:g} s: {shown}\n{err}") from exc
-    if proc.returncode != 0:
-        raise FlashError(
-            f"{what}: {cmd[0]} exited with status {proc.returncode}: {shown}\n"
-            f"{_tail(proc.stderr) or _tail(proc.stdout)}"
-        )
-    return proc
-
-
-def _tail(text: str | bytes | None, lines: int = 20) -> str:
-    if text is None:
-        return ""
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
-def build_firmware(
-    target: Path, timeout_s: float = 600.0, make_args: list[str] | None = None
-) -> None:
-    """Run ``make -C firmware`` (a no-op when up to date) so ``target`` exists and is fresh."""
-    firmware_dir = REPO_ROOT / "firmware"
-    if not (firmware_dir / "Makefile").is_file():
-        if target.is_file():
-            return
-        raise FlashError(f"cannot build {target}: no {firmware_dir / 'Makefile'}")
-    cmd = ["make", "-C", str(firmware_dir), *(make_args or [])]
-    run_tool(cmd, timeout_s, "building the firmware")
-    if not target.is_file():
-        raise FlashError(f"`make -C {firmware_dir}` succeeded but did not produce {target}")

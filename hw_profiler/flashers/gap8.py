@@ -3,7 +3,8 @@ L2 and starts it; the firmware then serves the protocol on the FTDI UART."""
 
 from __future__ import annotations
 
-from hw_profiler.flashers.base import Flasher, run_tool
+from hw_profiler.flashers.base import Flasher
+from hw_profiler.flashers.procs import run_tool
 
 
 class Gap8Flasher(Flasher):

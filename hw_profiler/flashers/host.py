@@ -12,7 +12,8 @@ import threading
 from typing import Any
 
 from hw_profiler.flashers import procs
-from hw_profiler.flashers.base import Flasher, build_firmware
+from hw_profiler.flashers.base import Flasher
+from hw_profiler.flashers.firmware import build_firmware
 
 
 class HostFlasher(Flasher):

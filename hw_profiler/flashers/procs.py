@@ -18,6 +18,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from hw_profiler.errors import FlashError
+
 _PR_SET_PDEATHSIG = 1
 _live: set[subprocess.Popen[Any]] = set()
 _lock = threading.Lock()
@@ -103,3 +105,31 @@ def _on_signal(signum: int, frame: object) -> None:
     terminate_all()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
+
+
+def run_tool(cmd: list[str], timeout_s: float, what: str) -> subprocess.CompletedProcess[str]:
+    """Run an external tool; failures raise FlashError with the command line and stderr."""
+    shown = " ".join(cmd)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except FileNotFoundError as exc:
+        raise FlashError(
+            f"{what}: executable not found: {cmd[0]!r} (is it installed and on PATH?)"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        err = _tail(exc.stderr)
+        raise FlashError(f"{what}: timed out after {timeout_s:g} s: {shown}\n{err}") from exc
+    if proc.returncode != 0:
+        raise FlashError(
+            f"{what}: {cmd[0]} exited with status {proc.returncode}: {shown}\n"
+            f"{_tail(proc.stderr) or _tail(proc.stdout)}"
+        )
+    return proc
+
+
+def _tail(text: str | bytes | None, lines: int = 20) -> str:
+    if text is None:
+        return ""
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return "\n".join(text.strip().splitlines()[-lines:])

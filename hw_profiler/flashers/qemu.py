@@ -12,7 +12,8 @@ from typing import Any
 
 from hw_profiler.errors import FlashError
 from hw_profiler.flashers import procs
-from hw_profiler.flashers.base import Flasher, build_firmware
+from hw_profiler.flashers.base import Flasher
+from hw_profiler.flashers.firmware import build_firmware
 
 _READY_MARK = "waiting for connection"
 

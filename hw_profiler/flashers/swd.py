@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from hw_profiler.errors import FlashError
-from hw_profiler.flashers.base import Flasher, run_tool
+from hw_profiler.flashers.base import Flasher
+from hw_profiler.flashers.procs import run_tool
 
 
 class PyOcdFlasher(Flasher):

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from hw_profiler.energy.model import EnergyMeter
 from hw_profiler.errors import BoardCommandError
-from hw_profiler.table.space import LayerGeometry
+from hw_profiler.geometry import LayerGeometry
 from hw_profiler.table.store import LatencyTable
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from hw_profiler.boards.profile import BoardProfile
 from hw_profiler.errors import TableError
-from hw_profiler.table.space import LayerGeometry
+from hw_profiler.geometry import LayerGeometry
 
 MAGIC = "# hw-profiler-table "
 FORMAT = 1

@@ -1,8 +1,10 @@
-"""Lightning integration: the PIT module, the phase callbacks and run artifacts."""
+"""Lightning integration: the PIT module, the phase callbacks and run artifacts.
+
+Board measurement during training is :mod:`pit_lightning.hardware`.
+"""
 
 from .artifacts import SaveExported, architecture_record, load_network, save_network
 from .gates import GateTrajectories
-from .hardware import HardwareInTheLoop
 from .module import PHASES, PITModule
 from .phases import FineTunePhase, Phase, SearchPhase, WarmupPhase, default_phases
 from .progress import PhaseProgressBar
@@ -12,7 +14,6 @@ __all__ = [
     "PHASES",
     "FineTunePhase",
     "GateTrajectories",
-    "HardwareInTheLoop",
     "PITModule",
     "Phase",
     "PhaseProgressBar",

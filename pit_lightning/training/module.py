@@ -23,8 +23,9 @@ class PITModule(L.LightningModule):
     """Task loss plus, in the search phase, the PIT regularizer.
 
     The phase callbacks (:mod:`pit_lightning.training.phases`) move the module through
-    ``warmup`` -> ``search`` -> ``finetune``; in the last one :attr:`net` is the
-    exported plain network and the NAS wrapper is gone.
+    ``warmup`` -> ``search`` -> ``finetune``. Fine-tune trains the found architecture
+    with its masks frozen, so the parameters (and any DDP wrapper) stay the same for
+    the whole fit; when fit ends :attr:`net` becomes the exported plain network.
 
     Args:
         seed: the undilated seed network.
@@ -118,8 +119,22 @@ class PITModule(L.LightningModule):
         """The current binarized architecture (fixed once exported)."""
         return self.final_arch if self.final_arch is not None else self.pit.arch()
 
+    def restart_weights(self, optimizer: torch.optim.Optimizer) -> None:
+        """Fresh optimizer state for the network weights at the fine-tune learning rate.
+
+        Editing the optimizer's parameter groups is how Lightning's own fine-tuning
+        callbacks change training mid-fit; the NAS group is left alone (frozen masks
+        get no gradient, so it makes no step).
+        """
+        hp = self.hparams
+        for group in optimizer.param_groups:
+            if group.get("name") == "net":
+                group["lr"] = hp.finetune_lr if hp.finetune_lr is not None else hp.lr
+                for param in group["params"]:
+                    optimizer.state.pop(param, None)
+
     def export_network(self) -> None:
-        """Replace the PIT wrapper by its exported plain network (enters fine-tune)."""
+        """Replace the PIT wrapper by its exported plain network (after fine-tune)."""
         pit = self.pit
         self.final_arch = pit.arch()
         self._exported_masks = {
@@ -127,7 +142,6 @@ class PITModule(L.LightningModule):
             if any(param is p for p in pit.nas_parameters())
         }
         self.net = pit.export()
-        self.phase = "finetune"
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["pit"] = {"phase": self.phase, "exported_masks": self._exported_masks}
@@ -136,8 +150,8 @@ class PITModule(L.LightningModule):
         state = checkpoint.get("pit")
         if state is None:
             raise ValueError("checkpoint was not written by PITModule: no 'pit' entry")
-        if state["phase"] == "finetune" and isinstance(self.net, PIT):
-            # Rebuild the exported architecture; its fine-tuned weights load next.
+        if state["exported_masks"] is not None and isinstance(self.net, PIT):
+            # Saved after export: rebuild the exported architecture; its weights load next.
             self.net.load_state_dict(
                 {**self.net.state_dict(), **state["exported_masks"]}
             )

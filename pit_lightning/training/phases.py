@@ -5,6 +5,11 @@ that name, and ends after ``max_epochs`` epochs or when the monitored value has 
 improved for ``patience`` epochs (improvements count from ``min_epochs`` on). Ending
 a phase hands the module to the next one; ending fine-tune stops the trainer. Their
 progress lives in ``state_dict`` so that a checkpoint resumes the phase where it was.
+
+The parameters never change during the fit: warmup and fine-tune freeze the masks by
+dropping their gradients, and fine-tune restarts the weights' optimizer state through
+public optimizer API. The strategy (and its DDP wrapper) is never touched; the plain
+network is exported when fit ends (docs/training.md says why).
 """
 
 from __future__ import annotations
@@ -16,18 +21,24 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from ..nas import PIT
 from .module import PITModule
 from .regularizer import Regularizer
 
 
 class Phase(Callback):
-    """Start, count and end one phase; subclasses say what the phase does."""
+    """Start, count and end one phase; subclasses say what the phase does.
+
+    ``trains_masks`` False drops the mask gradients during the phase; ``keeps_best``
+    restores the network weights of the best monitored epoch when the phase ends.
+    """
 
     name: str = ""
     next_phase: str | None = None
+    trains_masks: bool = True
+    keeps_best: bool = False
 
     def __init__(
         self,
@@ -53,6 +64,7 @@ class Phase(Callback):
         self.epochs = 0
         self.best = math.inf
         self.wait = 0
+        self.best_weights: dict[str, torch.Tensor] | None = None
 
     @property
     def state_key(self) -> str:
@@ -66,11 +78,18 @@ class Phase(Callback):
     def each_epoch(self, trainer: L.Trainer, module: PITModule) -> None:
         """Called at the start of every epoch of the phase, resumed ones included."""
 
-    def improved(self, trainer: L.Trainer, module: PITModule) -> None:
-        """Called when the monitored value reaches a new best."""
-
     def finish(self, trainer: L.Trainer, module: PITModule) -> None:
         """Called once, when the phase ends."""
+
+    def _improved(self, module: PITModule) -> None:
+        if self.keeps_best:
+            self.best_weights = copy.deepcopy(module.net.state_dict())
+
+    def _finish(self, trainer: L.Trainer, module: PITModule) -> None:
+        if self.best_weights is not None:
+            module.net.load_state_dict(self.best_weights)
+            rank_zero_info(f"PIT phase {self.name}: restored the weights of the best epoch")
+        self.finish(trainer, module)
 
     # -- hooks -------------------------------------------------------------------------
 
@@ -93,7 +112,7 @@ class Phase(Callback):
             score = float(value) if self.mode == "min" else -float(value)
             if score < self.best:
                 self.best, self.wait = score, 0
-                self.improved(trainer, pl_module)
+                self._improved(pl_module)
             else:
                 self.wait += 1
         elif value is None and self.patience is not None and self.epochs == 1:
@@ -107,39 +126,49 @@ class Phase(Callback):
             reason = "max_epochs" if out_of_epochs else f"no improvement in {self.wait} epochs"
             rank_zero_info(f"PIT phase {self.name} ends after {self.epochs} epochs ({reason})")
             self.finished = True
-            self.finish(trainer, pl_module)
+            self._finish(trainer, pl_module)
             if self.next_phase is None:
                 trainer.should_stop = True
             else:
                 pl_module.set_phase(self.next_phase)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"started": self.started, "finished": self.finished, "epochs": self.epochs,
-                "best": self.best, "wait": self.wait}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        for key in ("started", "finished", "epochs", "best", "wait"):
-            setattr(self, key, state_dict[key])
-
-
-class WarmupPhase(Phase):
-    """Train the weights with every mask held at "keep all" and no regularizer."""
-
-    name = "warmup"
-    next_phase = "search"
-
-    def __init__(self, max_epochs: int | None = 20, patience: int | None = None,
-                 min_epochs: int = 0, monitor: str = "val/loss", mode: str = "min") -> None:
-        super().__init__(max_epochs, patience, min_epochs, monitor, mode)
-
     def on_before_optimizer_step(
         self, trainer: L.Trainer, pl_module: PITModule, optimizer: torch.optim.Optimizer
     ) -> None:
         # Dropping the mask gradients (rather than requires_grad=False) keeps the set
-        # of trainable parameters fixed, which DDP needs, and leaves Adam's state empty.
-        if pl_module.phase == self.name:
-            for param in pl_module.pit.nas_parameters():
+        # of trainable parameters fixed, which DDP needs; Adam skips a parameter
+        # without a gradient, so the masks do not move.
+        # A plain (unsearched) module has no masks.
+        if pl_module.phase == self.name and not self.trains_masks \
+                and isinstance(pl_module.net, PIT):
+            for param in pl_module.net.nas_parameters():
                 param.grad = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"started": self.started, "finished": self.finished, "epochs": self.epochs,
+                "best": self.best, "wait": self.wait, "best_weights": self.best_weights}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for key in ("started", "finished", "epochs", "best", "wait"):
+            setattr(self, key, state_dict[key])
+        self.best_weights = state_dict.get("best_weights")
+
+
+class WarmupPhase(Phase):
+    """Train the weights with every mask held at "keep all" and no regularizer.
+
+    The weights of the best monitored epoch are restored when the phase ends, so the
+    search (and a sweep's seed row) starts from them, not from ``patience`` epochs past.
+    """
+
+    name = "warmup"
+    next_phase = "search"
+    trains_masks = False
+    keeps_best = True
+
+    def __init__(self, max_epochs: int | None = 20, patience: int | None = None,
+                 min_epochs: int = 0, monitor: str = "val/loss", mode: str = "min") -> None:
+        super().__init__(max_epochs, patience, min_epochs, monitor, mode)
 
 
 class SearchPhase(Phase):
@@ -182,51 +211,34 @@ class SearchPhase(Phase):
 
 
 class FineTunePhase(Phase):
-    """Export the found network, drop the NAS wrapper, train it with a fresh optimizer.
+    """Train the weights of the found architecture with a fresh optimizer state.
 
-    The weights with the best monitored value are restored when the phase ends.
+    The masks are frozen at the search's result, so the network computes exactly what
+    its export does; the weights with the best monitored value are restored when the
+    phase ends, and the plain exported network replaces the PIT wrapper when fit ends.
     """
 
     name = "finetune"
     next_phase = None
+    trains_masks = False
+    keeps_best = True
 
     def __init__(self, max_epochs: int | None = 50, patience: int | None = 10,
                  min_epochs: int = 0, monitor: str = "val/loss", mode: str = "min") -> None:
         super().__init__(max_epochs, patience, min_epochs, monitor, mode)
-        self.best_weights: dict[str, torch.Tensor] | None = None
 
     def start(self, trainer: L.Trainer, module: PITModule) -> None:
-        if module.final_arch is None:
-            module.export_network()
         arch = ", ".join(
             f"{a.name}: k={a.kernel_size} d={a.dilation} c={a.out_channels}"
-            for a in module.final_arch
+            for a in module.architecture()
         )
-        rank_zero_info(f"PIT exported architecture: {arch}")
-        _rebuild_optimizers(trainer, module)
+        rank_zero_info(f"PIT found architecture: {arch}")
+        for optimizer in trainer.optimizers:
+            module.restart_weights(optimizer)
 
-    def improved(self, trainer: L.Trainer, module: PITModule) -> None:
-        self.best_weights = copy.deepcopy(module.net.state_dict())
-
-    def finish(self, trainer: L.Trainer, module: PITModule) -> None:
-        if self.best_weights is not None:
-            module.net.load_state_dict(self.best_weights)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "best_weights": self.best_weights}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        super().load_state_dict(state_dict)
-        self.best_weights = state_dict.get("best_weights")
-
-
-def _rebuild_optimizers(trainer: L.Trainer, module: PITModule) -> None:
-    """New network, new optimizer; under DDP the new parameters need a new wrapper."""
-    strategy = trainer.strategy
-    if isinstance(strategy, DDPStrategy):
-        strategy.model = module
-        strategy.configure_ddp()
-    strategy.setup_optimizers(trainer)
+    def on_fit_end(self, trainer: L.Trainer, pl_module: PITModule) -> None:
+        if pl_module.phase == self.name and pl_module.final_arch is None:
+            pl_module.export_network()
 
 
 def default_phases(**overrides: Any) -> list[Phase]:

@@ -9,13 +9,13 @@ import select
 import subprocess
 import time
 import zlib
-from pathlib import Path
 
 import serial
 
 from hw_profiler.boards import load_board
 from hw_profiler.flashers import make_flasher
-from hw_profiler.flashers.base import build_firmware as profiler_build
+from hw_profiler.flashers.firmware import SOURCES, build_dir
+from hw_profiler.flashers.firmware import build_firmware as profiler_build
 from hw_profiler.protocol import (
     MAX_PAYLOAD,
     BenchLayerReply,
@@ -37,14 +37,14 @@ from hw_profiler.protocol import (
     encode_frame,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-FIRMWARE = ROOT / "firmware"
-HOST_BIN = FIRMWARE / "build" / "host" / "firmware"
-QEMU_ELF = FIRMWARE / "build" / "stm32f4" / "firmware.elf"
+FIRMWARE = SOURCES
+BUILD = build_dir()
+HOST_BIN = BUILD / "host" / "firmware"
+QEMU_ELF = BUILD / "stm32f4" / "firmware.elf"
 
 
 def build_firmware() -> None:
-    """`make -C firmware` (both default targets); raises with the build output on failure."""
+    """`make` of both default targets; raises with the build output on failure."""
     profiler_build(QEMU_ELF)
 
 
@@ -124,7 +124,7 @@ class Board:
 
 
 class HostBoard(Board):
-    """firmware/build/host/firmware speaking on its stdin/stdout."""
+    """The host build speaking on its stdin/stdout."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw_profiler.model_format import LayerSpec, Model, TensorSpec
+import hw_profiler.deploy.quantize as ref
+from hw_profiler.deploy.serialize import LayerSpec, Model, TensorSpec
 from hw_profiler.protocol import DType, Op
-from hw_profiler.quant import reference as ref
 
 
 def int8_conv_model(

@@ -9,7 +9,8 @@ import struct
 import numpy as np
 import pytest
 
-from hw_profiler.model_format import (
+import hw_profiler.deploy.quantize as ref
+from hw_profiler.deploy.serialize import (
     ModelFormatError,
     permute_linear_after_flatten,
     read_model,
@@ -34,7 +35,6 @@ from hw_profiler.protocol import (
     encode_frame,
     load_requests,
 )
-from hw_profiler.quant import reference as ref
 
 
 def test_crc16_check_value():
@@ -162,9 +162,9 @@ def test_int8_conv_reference_close_to_float():
     s_in, s_out = 0.03, 0.05
     wq, w_scales = ref.quantize_weights_per_channel(wf)
     m, s = ref.conv_multipliers(s_in, w_scales, s_out)
-    xq = ref.quantize(xf, s_in, 0)
+    xq = ref.quantize_values(xf, s_in, 0)
     yq = ref.conv1d_int8(xq, wq.transpose(0, 2, 1), None, m, s, 0, 0, d)
     xt = torch.nn.functional.pad(torch.from_numpy(xf.T.copy())[None], ((k - 1) * d, 0))
     yf = torch.nn.functional.conv1d(xt, torch.from_numpy(wf), dilation=d)[0].T.numpy()
-    np.testing.assert_allclose(ref.dequantize(yq, s_out, 0), np.clip(yf, -6.4, 6.35),
+    np.testing.assert_allclose(ref.dequantize_values(yq, s_out, 0), np.clip(yf, -6.4, 6.35),
                                atol=0.15)

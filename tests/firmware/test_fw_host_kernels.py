@@ -8,13 +8,13 @@ import pytest
 import torch
 from fw_models import int8_conv_model, residual_int8_model
 
-from hw_profiler.model_format import (
+from hw_profiler.deploy.compare import run_model_reference
+from hw_profiler.deploy.serialize import (
     LayerSpec,
     Model,
     TensorSpec,
     conv_weight_from_torch,
     permute_linear_after_flatten,
-    run_model_reference,
     write_model,
 )
 from hw_profiler.protocol import DType, Op
@@ -89,7 +89,7 @@ def test_pools(host_board, op, T, C, k, s):
                                              ((0.02, 0.02, 0.01), (-128, 127, -5)),
                                              ((1.0, 0.001, 0.5), (0, 0, 10))])
 def test_int8_add(host_board, scales, zps):
-    from hw_profiler.quant import add_params
+    from hw_profiler.deploy.quantize import add_params
 
     rng = np.random.default_rng(int(zps[0]) + 300)
     T, C = 9, 5

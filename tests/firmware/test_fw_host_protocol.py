@@ -10,10 +10,10 @@ import zlib
 
 import numpy as np
 import pytest
-from fw_board_client import FIRMWARE, HostBoard
+from fw_board_client import BUILD, HostBoard
 from fw_models import int8_conv_model, residual_int8_model
 
-from hw_profiler.model_format import write_model
+from hw_profiler.deploy.serialize import write_model
 from hw_profiler.protocol import (
     MAX_PAYLOAD,
     BenchLayerRequest,
@@ -43,9 +43,9 @@ def _error(board, req) -> BoardError:
 
 
 def test_unit_tests_binary(firmware_build):
-    if not (FIRMWARE / "build" / "host" / "unit_tests").exists():
+    if not (BUILD / "host" / "unit_tests").exists():
         pytest.skip("host build missing")
-    out = subprocess.run([str(FIRMWARE / "build" / "host" / "unit_tests")], capture_output=True,
+    out = subprocess.run([str(BUILD / "host" / "unit_tests")], capture_output=True,
                          text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "OK"

@@ -7,17 +7,17 @@ import shutil
 import subprocess
 
 import pytest
-from fw_board_client import FIRMWARE
+from fw_board_client import BUILD, FIRMWARE
 
 
 @pytest.mark.skipif(shutil.which("clang") is None, reason="clang (libFuzzer) not installed")
 def test_libfuzzer_parser(tmp_path):
-    build = subprocess.run(["make", "-s", "-C", str(FIRMWARE), "fuzz"], capture_output=True,
-                           text=True, check=False)
+    build = subprocess.run(["make", "-s", "-C", str(FIRMWARE), f"BUILD={BUILD}", "fuzz"],
+                           capture_output=True, text=True, check=False)
     if build.returncode != 0:
         pytest.skip(f"libFuzzer build failed: {build.stderr[-300:]}")
     run = subprocess.run(
-        [str(FIRMWARE / "build" / "fuzz" / "fuzz_parser"), "-runs=150000", "-max_len=700",
+        [str(BUILD / "fuzz" / "fuzz_parser"), "-runs=150000", "-max_len=700",
          "-seed=1", str(tmp_path)],
         capture_output=True, text=True, timeout=120, check=False,
     )

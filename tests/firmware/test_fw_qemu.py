@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from fw_models import int8_conv_model, residual_int8_model
 
-from hw_profiler.model_format import run_model_reference, write_model
+from hw_profiler.deploy.compare import run_model_reference
+from hw_profiler.deploy.serialize import write_model
 from hw_profiler.protocol import BenchLayerRequest, DType, Op, TimerKind
 
 

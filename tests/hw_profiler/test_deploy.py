@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import fx, nn
 
-from hw_profiler.deploy.graph import lower
-from hw_profiler.deploy.quantize import quantize
+from hw_profiler.deploy.lower import lower
+from hw_profiler.deploy.quantize import quantize_network
 from hw_profiler.errors import DeployError
 
 needs_qemu = pytest.mark.skipif(
@@ -91,7 +91,7 @@ def test_lowering_folds_and_matches_float(tcn) -> None:
 
 def test_quantization_is_close_to_float(tcn) -> None:
     model, calib = tcn
-    qm = quantize(lower(model, calib[:1]), calib)
+    qm = quantize_network(lower(model, calib[:1]), calib)
     conv = qm.layers[0]
     assert conv.weight.dtype == np.int8 and conv.weight.shape == (8, 3, 4)  # [Cout][k][Cin]
     assert np.abs(conv.weight).max() == 127  # per-channel symmetric uses the full range
@@ -123,8 +123,8 @@ def test_deploy_and_validate_on_qemu(tcn) -> None:
     from hw_profiler import api
 
     model, calib = tcn
-    with api.open_board("qemu_stm32f4") as session:
-        result = api.validate(model, calib, inputs=calib[:3], session=session)
+    with api.open_board("qemu_stm32f4") as board:
+        result = api.validate(model, calib, board, inputs=calib[:3])
         assert result.ok and result.max_diff_lsb == 0, result.report()
         dep = result.deploy
         assert dep.outputs.shape == (3, 5)
@@ -143,15 +143,15 @@ def test_deploy_and_validate_on_qemu(tcn) -> None:
             nn.Conv1d(128, 128, 17),
         )
         sent = []
-        real = session.request
-        session.request = lambda req, *a, **k: (sent.append(req), real(req, *a, **k))[1]
+        real = board.session.request
+        board.session.request = lambda req, *a, **k: (sent.append(req), real(req, *a, **k))[1]
         with pytest.raises(
             DeployError,
             match=r"network too large for board qemu_stm32f4: "
             r"model image \d+ B \+ activation arena \d+ B = "
             r"\d+ B > model RAM pool 98304 B",
         ):
-            api.deploy(big.eval(), torch.randn(4, 4, 64), session=session)
+            api.deploy(big.eval(), torch.randn(4, 4, 64), board)
         assert sent == []
 
 
@@ -166,5 +166,29 @@ def test_cli_validate_and_deploy(tcn, tmp_path, capsys: pytest.CaptureFixture[st
     assert main(["validate", *args]) == 0
     out = capsys.readouterr().out
     assert "validation: MATCH" in out and "max |diff| = 0 LSB" in out
-    assert main(["deploy", "--seed", "TEMPONet"]) == 2
-    assert "cannot deploy node 'features_6_0'" in capsys.readouterr().err
+    torch.save(nn.Sequential(nn.Conv1d(4, 4, 3, stride=2)), tmp_path / "strided.pt")
+    assert main(["deploy", "--model", str(tmp_path / "strided.pt"), "--input-shape", "4,32"]) == 2
+    assert "cannot deploy node '_0'" in capsys.readouterr().err
+
+
+STAGES = ("lower", "quantize", "serialize", "run", "compare")
+
+
+def test_each_deploy_stage_imports_only_earlier_stages() -> None:
+    """A network flows lower -> quantize -> serialize -> run -> compare and never back."""
+    import ast
+    from pathlib import Path
+
+    import hw_profiler.deploy as deploy
+
+    folder = Path(deploy.__file__).parent
+    for index, stage in enumerate(STAGES):
+        tree = ast.parse((folder / f"{stage}.py").read_text())
+        imported = {
+            node.module.rsplit(".", 1)[-1]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "hw_profiler.deploy."
+            )
+        }
+        assert imported <= set(STAGES[:index]), (stage, imported)

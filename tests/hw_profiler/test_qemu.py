@@ -17,7 +17,6 @@ import pytest
 from hw_profiler import api
 from hw_profiler.errors import TableError
 from hw_profiler.table import LatencyTable, LayerGeometry
-from pit_lightning.cost.geometry import LayerSpace
 
 pytestmark = pytest.mark.skipif(
     shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
@@ -29,9 +28,11 @@ REPO = Path(__file__).resolve().parents[2]
 # which a run starts matters), virtual time also advances while the firmware idles for
 # input, and the SysTick wrap interrupt (every 2^24 ticks) lands in some runs.
 TICK_SLACK = 2
-SPACES = [
-    LayerSpace("a", 4, 16, 5, (1, 2, 4), 32, True, False, True),
-    LayerSpace("b", 16, 16, 3, (1, 2), 32, True, True, False),
+GEOMETRIES = [
+    LayerGeometry("conv1d", c_in, c_out, k, d, 32)
+    for c_in in (4, 16)
+    for c_out in (1, 8, 16)
+    for k, d in ((5, 1), (3, 2), (2, 4), (1, 1))
 ]
 
 
@@ -62,14 +63,9 @@ def test_info(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_profile_is_deterministic_and_resumes(tmp_path: Path) -> None:
-    with api.open_board("qemu_stm32f4") as session:
-        full = api.profile(
-            SPACES,
-            table_path=tmp_path / "full.csv",
-            session=session,
-            channel_step=8,
-            progress=False,
-        )
+    with api.open_board("qemu_stm32f4") as board:
+        session = board.session
+        full = api.profile(GEOMETRIES, board, tmp_path / "full.csv", progress=False)
         n = len(full.table)
         assert full.summary.measured == n > 20
         frame = full.table.frame()
@@ -90,15 +86,13 @@ def test_profile_is_deterministic_and_resumes(tmp_path: Path) -> None:
 
         session.bench_layer = dying
         with pytest.raises(KeyboardInterrupt):
-            api.profile(SPACES, table_path=tmp_path / "t.csv", session=session, progress=False)
+            api.profile(GEOMETRIES, board, tmp_path / "t.csv", progress=False)
         assert len(LatencyTable.load(tmp_path / "t.csv")) == 7
         # ... resumes without measuring anything twice
         first = list(calls)
         calls.clear()
         kill_at[0] = -1
-        resumed = api.profile(
-            SPACES, table_path=tmp_path / "t.csv", session=session, progress=False
-        )
+        resumed = api.profile(GEOMETRIES, board, tmp_path / "t.csv", progress=False)
         second = list(calls)
         assert not set(first) & set(second)
         assert len(first) + len(second) == n

@@ -1,4 +1,4 @@
-"""Search-space enumeration and the table store, with a scripted in-process board."""
+"""Geometries and the table store, with a scripted in-process board."""
 
 from __future__ import annotations
 
@@ -17,10 +17,7 @@ from hw_profiler.table import (
     LayerGeometry,
     TableMeta,
     TableProfiler,
-    enumerate_geometries,
-    layer_geometries,
 )
-from pit_lightning.cost.geometry import LayerSpace
 
 META = TableMeta(
     board="fake",
@@ -32,45 +29,11 @@ META = TableMeta(
 )
 
 
-def space(name="l", c_in=8, c_out=16, k=5, dil=(1, 2, 4), length=32, sin=True, sout=True):
-    return LayerSpace(name, c_in, c_out, k, dil, length, True, sin, sout)
-
-
 def test_channel_grid() -> None:
     assert ChannelGrid(8).values(32) == [1, 8, 16, 24, 32]
     assert ChannelGrid(8).values(20) == [1, 8, 16, 20]
     assert ChannelGrid(8).values(1) == [1]
     assert ChannelGrid(1).values(3) == [1, 2, 3]
-
-
-def test_layer_geometries_per_search_option() -> None:
-    s = space(c_in=4, c_out=8, k=5)
-    # dilation only: taps = max_taps(d) -> (5,1) (3,2) (2,4)
-    dil = layer_geometries(s, ("dilation",))
-    assert {(g.kernel, g.dilation) for g in dil} == {(5, 1), (3, 2), (2, 4)}
-    assert {(g.c_in, g.c_out) for g in dil} == {(4, 8)}
-    # receptive field only: 1..5 taps at dilation 1
-    assert {g.kernel for g in layer_geometries(s, ("rf",))} == {1, 2, 3, 4, 5}
-    # everything: one tap is one geometry whatever the dilation
-    full = layer_geometries(s, ("dilation", "rf", "channels"), ChannelGrid(4))
-    kd = {(g.kernel, g.dilation) for g in full}
-    assert kd == {(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (2, 2), (3, 2), (2, 4)}
-    assert {g.c_in for g in full} == {1, 4} and {g.c_out for g in full} == {1, 4, 8}
-    assert len(full) == len(kd) * 2 * 3
-    with pytest.raises(ValueError, match=r"unknown search option\(s\) \['width'\]"):
-        layer_geometries(s, ("width",))
-
-
-def test_enumeration_deduplicates_across_layers() -> None:
-    a = space("a", c_in=4, c_out=8, sin=False)
-    b = space("b", c_in=4, c_out=8, sin=False)  # same geometry as a: no new entries
-    c = space("c", c_in=8, c_out=8, length=16)
-    one = enumerate_geometries([a])
-    both = enumerate_geometries([a, b])
-    assert one == both
-    allg = enumerate_geometries([a, b, c])
-    assert len(allg) == len(set(allg)) and allg == sorted(allg)
-    assert {g.length for g in allg} == {32, 16}
 
 
 def test_geometry_text_round_trip() -> None:
@@ -119,7 +82,8 @@ def run_profile(path: Path, geometries, board: FakeBoard) -> LatencyTable:
 
 
 def test_profile_resume_measures_nothing_twice(tmp_path: Path) -> None:
-    geoms = enumerate_geometries([space(c_in=8, c_out=16, k=3, dil=(1, 2))], grid=ChannelGrid(8))
+    geoms = [LayerGeometry("conv1d", ci, co, k, d, 32) for ci in (1, 8) for co in (1, 8, 16)
+             for k, d in ((1, 1), (2, 1), (3, 1), (2, 2))]
     full = run_profile(tmp_path / "full.csv", geoms, FakeBoard())
 
     first = FakeBoard(crash_after=5)
@@ -192,12 +156,3 @@ def test_corrupted_table_file(tmp_path: Path, content, message: str) -> None:
     with pytest.raises(TableError, match=message) as info:
         LatencyTable.load(path)
     assert str(path) in str(info.value)
-
-
-def test_geometry_from_exported_arch() -> None:
-    from pit_lightning.cost.geometry import LayerArch
-
-    arch = LayerArch("l", 16, 8, 3, 4, 9, 64, True)
-    assert LayerGeometry.from_arch(arch) == LayerGeometry("conv1d", 16, 8, 3, 4, 64)
-    one_tap = LayerArch("l", 16, 8, 1, 8, 1, 64, True)
-    assert LayerGeometry.from_arch(one_tap).dilation == 1

@@ -28,7 +28,7 @@ def phases(warmup: int = 1, search: int = 2, finetune: int = 2, strength: float 
 
 def trainer(root, callbacks, **kwargs) -> L.Trainer:
     return L.Trainer(
-        default_root_dir=str(root), max_epochs=50, callbacks=callbacks,
+        default_root_dir=str(root), callbacks=callbacks,
         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
-        **{"enable_checkpointing": False, "logger": False, **kwargs},
+        **{"max_epochs": 50, "enable_checkpointing": False, "logger": False, **kwargs},
     )

@@ -8,8 +8,10 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from pit_lightning.nas import PIT
+from pit_lightning.seeds import ResTCN
 from pit_lightning.training import (
     FineTunePhase,
+    PITModule,
     Regularizer,
     SaveExported,
     SearchPhase,
@@ -115,6 +117,47 @@ def test_resume_mid_finetune_rebuilds_the_exported_network(tmp_path, chorale_cac
     assert finetune.epochs == 3
 
 
+class ScriptedScore(PITModule):
+    """Logs a made-up validation score: best after epoch 1, worst at the last epoch."""
+
+    scores = (3.0, 1.0, 2.0, 4.0)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self.log("scripted", self.scores[self.current_epoch])
+
+
+class Snapshot(Callback):
+    """The network weights at the end of each training epoch, before the phases act."""
+
+    def __init__(self) -> None:
+        self.weights: list[dict[str, torch.Tensor]] = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.weights.append({k: v.detach().clone() for k, v in pl_module.net.state_dict().items()})
+
+
+def test_warmup_ends_with_the_weights_of_its_best_epoch(tmp_path, chorale_cache):
+    seed = ResTCN(levels=2, channels=8, kernel_size=3, dropout=0.0)
+    module = ScriptedScore(seed, input_shape=[88, 24], lr=3e-2)
+    snapshot = Snapshot()
+    warmup = WarmupPhase(max_epochs=None, patience=2, monitor="scripted")
+    # Snapshot first: it sees each epoch's weights before the warmup restores any.
+    run = trainer(tmp_path, [snapshot, warmup, SearchPhase(), FineTunePhase()], max_epochs=4)
+    run.fit(module, tiny_data(chorale_cache))
+    assert warmup.finished and module.phase == "search"
+    assert len(snapshot.weights) == 4
+    last, best = snapshot.weights[-1], snapshot.weights[1]
+    assert any(not torch.equal(last[k], best[k]) for k in best)
+    for name, value in module.net.state_dict().items():
+        torch.testing.assert_close(value, best[name], rtol=0, atol=0)
+    # The best weights travel in the callback's state, so a resumed run keeps them.
+    state = warmup.state_dict()
+    restored = WarmupPhase(max_epochs=None, patience=2, monitor="scripted")
+    restored.load_state_dict(state)
+    torch.testing.assert_close(restored.best_weights, best, rtol=0, atol=0)
+
+
 def test_phase_arguments_are_checked():
     with pytest.raises(ValueError, match="warmup phase needs max_epochs, patience or both"):
         WarmupPhase(max_epochs=None, patience=None)
@@ -160,3 +203,21 @@ def test_plain_module_trains_the_seed_as_it_is(tmp_path, chorale_cache):
     run.fit(module, tiny_data(chorale_cache))
     assert run.current_epoch == 2  # only the fine-tune phase ran
     assert any(not torch.equal(before[k], v) for k, v in seed.state_dict().items())
+
+
+def test_no_callback_edits_the_strategy():
+    """Phases switch through public hooks only: no strategy assignment or private calls."""
+    import ast
+    from pathlib import Path
+
+    import pit_lightning
+
+    for path in Path(pit_lightning.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assign | ast.AugAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    assert "strategy" not in ast.unparse(target), (path, ast.unparse(node))
+            if isinstance(node, ast.Attribute) and "strategy" in ast.unparse(node.value):
+                assert not node.attr.startswith("_"), (path, ast.unparse(node))
+                assert node.attr != "configure_ddp", (path, ast.unparse(node))

@@ -8,12 +8,10 @@ import shutil
 import lightning as L
 import pandas as pd
 import pytest
+from training.helpers import phases, tiny_data, tiny_module, trainer
 
-from hw_profiler.table import LatencyTable, enumerate_geometries
-from hw_profiler.table.space import ChannelGrid
-from pit_lightning.training import HardwareInTheLoop
-
-from .helpers import phases, tiny_data, tiny_module, trainer
+from hw_profiler.table import ChannelGrid, LatencyTable
+from pit_lightning.hardware import HardwareInTheLoop, enumerate_geometries
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),

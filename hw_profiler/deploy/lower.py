@@ -20,6 +20,7 @@ from torch import Tensor, fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from hw_profiler.errors import DeployError
+from hw_profiler.geometry import LayerGeometry
 
 ACTS = ("none", "relu", "relu6")
 
@@ -405,14 +406,14 @@ _TABLE_OPS = {"conv": "conv1d", "linear": "linear", "avgpool": "avgpool", "maxpo
               "add": "add"}
 
 
-def network_geometries(model: nn.Module, example: Tensor, dtype: str = "int8") -> list:
+def network_geometries(
+    model: nn.Module, example: Tensor, dtype: str = "int8"
+) -> list[tuple[str, LayerGeometry]]:
     """Each board layer of ``model`` as a latency-table key, in execution order.
 
     Summing the table entries of these geometries predicts the network's end-to-end
     latency (flattens are free on the board: they only rename a buffer).
     """
-    from hw_profiler.table.space import LayerGeometry
-
     ir = lower(model, example[:1])
     geometries = []
     for layer in ir.layers:

@@ -6,8 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from hw_profiler.table import ChannelGrid, LatencyTable, TableMeta, enumerate_geometries
-from pit_lightning.cost.table import MissingEntriesError, TableCost
+from hw_profiler.table import ChannelGrid, LatencyTable, TableMeta
+from pit_lightning.hardware import (
+    MissingEntriesError,
+    TableCost,
+    conv_geometry,
+    enumerate_geometries,
+)
 from pit_lightning.nas import PIT
 
 STEP = 4
@@ -93,7 +98,7 @@ def test_exact_cost_is_the_sum_of_table_entries_and_soft_agrees_on_the_grid(tmp_
     arch = pit.arch()
     assert (arch[0].kernel_size, arch[0].dilation, arch[0].out_channels) == (3, 4, 4)
     exact = sum(cost.exact(layer) for layer in arch)
-    expected = sum(fake_latency(cost._geometry(x.in_channels, x.out_channels, x.kernel_size,
+    expected = sum(fake_latency(conv_geometry(x.in_channels, x.out_channels, x.kernel_size,
                                                 x.dilation, x.length)) for x in arch)
     assert exact == pytest.approx(expected)
     soft = float(torch.stack([cost.soft(layer) for layer in pit.soft_layers()]).sum())

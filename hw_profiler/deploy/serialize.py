@@ -1,10 +1,10 @@
-"""Writer and reader of the firmware's model image, format version 1.
+"""The firmware's model image, format version 1: a quantized network in, bytes out.
 
-Layout and semantics are specified in docs/protocol.md section 4. Build a :class:`Model`
-from :class:`TensorSpec` / :class:`LayerSpec` records (int8 weights with quantisation
-parameters from :mod:`hw_profiler.quant`, or float32 weights), then :func:`write_model`.
-:func:`run_model_reference` executes a model in numpy with the board's arithmetic (bit-exact
-for int8) so deploy code can compare board outputs against it.
+Layout and semantics are specified in docs/protocol.md section 4. :func:`to_image` turns
+a :class:`~hw_profiler.deploy.quantize.QuantModel` into an image; :class:`Model` with
+:class:`TensorSpec` / :class:`LayerSpec` records is the format itself (int8 weights with
+quantisation parameters, or float32 weights), which :func:`write_model` and
+:func:`read_model` convert. :func:`memory_needed` plans the board's activation arena.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hw_profiler.deploy.quantize import QTensor, QuantModel
 from hw_profiler.protocol.messages import DType, Op
-from hw_profiler.quant import reference as ref
 
 MAGIC = b"PITM"
 VERSION = 1
@@ -62,7 +62,7 @@ class LayerSpec:
     CONV weights are ``(Cout, k, Cin)`` (PyTorch's ``(Cout, Cin, k)`` permuted, see
     :func:`conv_weight_from_torch`), LINEAR weights ``(Cout, Cin)``; int8 weights come with
     int32 ``bias``, per-channel ``multiplier``/``shift``. An int8 ADD needs ``add_params``
-    (:func:`hw_profiler.quant.add_params`). ``act_min``/``act_max`` default to the dtype's
+    (:func:`hw_profiler.deploy.quantize.add_params`). ``act_min``/``act_max`` default to the dtype's
     full range.
     """
 
@@ -106,7 +106,7 @@ def permute_linear_after_flatten(w: np.ndarray, channels: int, length: int) -> n
     )
 
 
-def _act_bounds(layer: LayerSpec, dtype: DType) -> tuple[float, float]:
+def act_bounds(layer: LayerSpec, dtype: DType) -> tuple[float, float]:
     if dtype is DType.INT8:
         lo = -128 if layer.act_min is None else int(layer.act_min)
         hi = 127 if layer.act_max is None else int(layer.act_max)
@@ -157,7 +157,7 @@ def write_model(model: Model) -> bytes:
             if L.add_params is None or len(L.add_params) != 7:
                 raise ModelFormatError(f"layer {i}: add_params (7 ints) missing")
             m_off = put(np.array(L.add_params), "<i4")
-        lo, hi = _act_bounds(L, dtype)
+        lo, hi = act_bounds(L, dtype)
         act = struct.pack("<ii", int(lo), int(hi)) if q else struct.pack("<ff", lo, hi)
         in1 = L.inputs[1] if len(L.inputs) > 1 else NO_TENSOR
         layer_recs += struct.pack(
@@ -230,70 +230,90 @@ def read_model(data: bytes) -> Model:
     return Model(tensors, layers, inp, outp)
 
 
-def run_model_reference(model: Model, x: np.ndarray) -> np.ndarray:
-    """Run ``model`` on ``x`` (``(T, C)``, board layout, model input dtype) in numpy.
+# -- from a quantized network --------------------------------------------------------
 
-    int8 layers are bit-exact with the firmware; float32 layers use float32 numpy maths
-    (summation order differs from the board: compare with a tolerance).
-    """
-    vals: dict[int, np.ndarray] = {model.input: np.asarray(x)}
-    for L in model.layers:
-        a = vals[L.inputs[0]]
-        tin, tout = model.tensors[L.inputs[0]], model.tensors[L.output]
-        q = tin.dtype is DType.INT8
-        lo, hi = _act_bounds(L, tin.dtype)
-        if L.op in (Op.CONV, Op.LINEAR):
-            w = L.weights if L.op is Op.CONV else np.asarray(L.weights)[:, None, :]
-            d = L.dilation if L.op is Op.CONV else 1
-            if q:
-                y = ref.conv1d_int8(a, w, L.bias, L.multiplier, L.shift, tin.zero_point,
-                                    tout.zero_point, d, int(lo), int(hi))
-            else:
-                y = conv1d_float(a, w, L.bias, d)
-                y = np.clip(y, lo, hi).astype(np.float32)
-        elif L.op is Op.AVGPOOL:
-            if q:
-                y = ref.avgpool1d_int8(a, L.kernel, L.stride, int(lo), int(hi))
-            else:
-                y = _pool_float(a, L.kernel, L.stride, np.mean)
-        elif L.op is Op.MAXPOOL:
-            if q:
-                y = ref.maxpool1d_int8(a, L.kernel, L.stride, int(lo), int(hi))
-            else:
-                y = _pool_float(a, L.kernel, L.stride, np.max)
-        elif L.op is Op.ADD:
-            b = vals[L.inputs[1]]
-            if q:
-                assert L.add_params is not None
-                y = ref.add_int8(a, b, L.add_params, tin.zero_point,
-                                 model.tensors[L.inputs[1]].zero_point, tout.zero_point,
-                                 int(lo), int(hi))
-            else:
-                y = np.clip(a.astype(np.float32) + b, lo, hi).astype(np.float32)
-        elif L.op is Op.FLATTEN:
-            y = a.reshape(1, -1)
-        else:
-            raise ModelFormatError(f"unknown op {L.op}")
-        vals[L.output] = y
-    return vals[model.output]
+_OPS = {
+    "conv": Op.CONV,
+    "linear": Op.LINEAR,
+    "avgpool": Op.AVGPOOL,
+    "maxpool": Op.MAXPOOL,
+    "add": Op.ADD,
+    "flatten": Op.FLATTEN,
+}
+_ACTS = {"none": Activation.NONE, "relu": Activation.RELU, "relu6": Activation.RELU6}
 
 
-def conv1d_float(
-    x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, dilation: int
-) -> np.ndarray:
-    """Causal dilated float Conv1d on ``(T, Cin)`` with board-layout weights ``(Cout, k, Cin)``."""
-    x = np.asarray(x, dtype=np.float32)
-    cout, k, cin = w.shape
-    T = x.shape[0]
-    pad = (k - 1) * dilation
-    xp = np.concatenate([np.zeros((pad, cin), dtype=np.float32), x], axis=0)
-    cols = np.stack([xp[j * dilation : j * dilation + T] for j in range(k)], axis=1)
-    y = cols.reshape(T, k * cin) @ np.asarray(w, dtype=np.float32).reshape(cout, k * cin).T
-    if bias is not None:
-        y = y + np.asarray(bias, dtype=np.float32)
-    return y.astype(np.float32)
+def _tensor(t: QTensor) -> TensorSpec:
+    return TensorSpec(DType.INT8, t.channels, t.length, float(t.scale), int(t.zero_point))
 
 
-def _pool_float(x: np.ndarray, k: int, s: int, fn) -> np.ndarray:
-    t_out = (x.shape[0] - k) // s + 1
-    return np.stack([fn(x[t * s : t * s + k], axis=0) for t in range(t_out)]).astype(np.float32)
+def to_model(qm: QuantModel) -> Model:
+    """The firmware's model description of a quantized network."""
+    layers = []
+    for layer in qm.layers:
+        spec = LayerSpec(
+            op=_OPS[layer.op],
+            inputs=tuple(layer.inputs),
+            output=layer.output,
+            kernel=layer.kernel,
+            dilation=layer.dilation,
+            stride=layer.stride,
+            act_min=layer.act_min,
+            act_max=layer.act_max,
+            activation=_ACTS[layer.act],
+        )
+        if layer.op in ("conv", "linear"):
+            spec.weights, spec.bias = layer.weight, layer.bias
+            spec.multiplier, spec.shift = layer.multiplier, layer.shift
+        elif layer.op == "add":
+            assert layer.multiplier is not None
+            spec.add_params = [int(v) for v in layer.multiplier]
+        layers.append(spec)
+    return Model([_tensor(t) for t in qm.tensors], layers, qm.input, qm.output)
+
+
+def to_image(qm: QuantModel) -> bytes:
+    return write_model(to_model(qm))
+
+
+def _align4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def memory_needed(qm: QuantModel) -> int:
+    """Activation arena + conv scratch, planned like the firmware (docs/protocol.md, memory
+    planning): lifetimes from producer to last reader, first-fit at 4-aligned offsets."""
+    n = len(qm.layers)
+    birth = {qm.input: -1}
+    death = {qm.input: -1}
+    for i, layer in enumerate(qm.layers):
+        birth[layer.output] = i
+        death.setdefault(layer.output, i)
+        for t in layer.inputs:
+            death[t] = max(death.get(t, -1), i)
+    death[qm.output] = n
+    placed: list[tuple[int, int, int, int]] = []  # offset, size, birth, death
+    arena = 0
+    for tid in sorted(birth, key=lambda t: (birth[t], t)):
+        size = _align4(qm.tensors[tid].nbytes)
+        busy = sorted(
+            (off, sz) for off, sz, b, d in placed if not (d < birth[tid] or death[tid] < b)
+        )
+        offset = 0
+        for off, sz in busy:
+            if offset + size <= off:
+                break
+            offset = max(offset, _align4(off + sz))
+        placed.append((offset, size, birth[tid], death[tid]))
+        arena = max(arena, offset + size)
+    # Two gathered int8 input columns widened to int16 for the largest CONV or LINEAR
+    # (a LINEAR reads one column: after a flatten, all C*T features).
+    scratch = max(
+        (
+            4 * (layer.kernel if layer.op == "conv" else 1) * qm.tensors[layer.inputs[0]].channels
+            for layer in qm.layers
+            if layer.op in ("conv", "linear")
+        ),
+        default=0,
+    )
+    return arena + scratch

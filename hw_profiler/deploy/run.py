@@ -1,4 +1,9 @@
-"""Deploy a network on a board session: lower, quantize, size-check, load, RUN, collect."""
+"""Deploy a network on a board: the pipeline's stages in order, then load, RUN and time.
+
+lower (:mod:`~hw_profiler.deploy.lower`) -> quantize (:mod:`~hw_profiler.deploy.quantize`)
+-> serialize (:mod:`~hw_profiler.deploy.serialize`) -> run (here); comparing the outputs
+with the int8 reference is :mod:`~hw_profiler.deploy.compare`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from hw_profiler.deploy.convert import memory_needed, reference_run, to_image
-from hw_profiler.deploy.graph import lower
-from hw_profiler.deploy.quantize import QuantModel, quantize
+from hw_profiler.board import Board
+from hw_profiler.deploy.lower import lower
+from hw_profiler.deploy.quantize import QuantModel, quantize_network
+from hw_profiler.deploy.serialize import memory_needed, to_image
 from hw_profiler.errors import BoardCommandError, DeployError
-from hw_profiler.session import BoardSession
 
 
 @dataclass(frozen=True)
@@ -58,60 +63,34 @@ class DeployResult:
         return "\n".join(lines)
 
 
-@dataclass
-class ValidationResult:
-    deploy: DeployResult
-    reference_int8: np.ndarray
-    max_diff_lsb: int
-    mismatches: int
-    tolerance_lsb: int
-    float_max_abs_error: float  # dequantized board output vs the float torch model
-
-    @property
-    def ok(self) -> bool:
-        return self.max_diff_lsb <= self.tolerance_lsb
-
-    def report(self) -> str:
-        verdict = "MATCH" if self.ok else "MISMATCH"
-        return (
-            f"{self.deploy.report()}\n"
-            f"validation: {verdict}: board vs int8 reference max |diff| = {self.max_diff_lsb} "
-            f"LSB ({self.mismatches} of {self.reference_int8.size} values differ, tolerance "
-            f"{self.tolerance_lsb}); dequantized vs float model max |error| = "
-            f"{self.float_max_abs_error:.4g}"
-        )
-
-
-def _batched(x: Tensor) -> Tensor:
+def batched(x: Tensor) -> Tensor:
     """A float batch (N, C, T); a single (C, T) example becomes a batch of one."""
     x = x.detach().float()
     return x[None] if x.dim() == 2 else x
 
 
 def prepare(model: nn.Module, calib: Tensor) -> tuple[QuantModel, bytes]:
-    calib = _batched(calib)
+    calib = batched(calib)
     ir = lower(model, calib[:1])
-    qm = quantize(ir, calib)
+    qm = quantize_network(ir, calib)
     return qm, to_image(qm)
 
 
-def check_fits(session: BoardSession, qm: QuantModel, image: bytes) -> int:
+def check_fits(board: Board, qm: QuantModel, image: bytes) -> int:
     """Refuse before sending anything when the model cannot fit; returns the arena size."""
-    info = session.info
+    info = board.session.info
     assert info is not None
     arena = memory_needed(qm)
     need = -(-len(image) // 8) * 8 + arena  # the arena starts 8-aligned after the image
-    board = session.profile.name if session.profile else session.name
     if need > info.ram_pool_bytes:
         raise DeployError(
-            f"network too large for board {board}: model image {len(image)} B + activation "
-            f"arena {arena} B = {need} B > model RAM pool {info.ram_pool_bytes} B "
-            f"(board RAM {session.profile.ram_bytes if session.profile else '?'} B); nothing "
-            "was sent"
+            f"network too large for board {board.name}: model image {len(image)} B + "
+            f"activation arena {arena} B = {need} B > model RAM pool {info.ram_pool_bytes} B "
+            f"(board RAM {board.profile.ram_bytes} B); nothing was sent"
         )
     if info.flash_models and len(image) > info.flash_free_bytes:
         raise DeployError(
-            f"network too large for board {board}: model image {len(image)} B > free flash "
+            f"network too large for board {board.name}: model image {len(image)} B > free flash "
             f"{info.flash_free_bytes} B; nothing was sent"
         )
     if 2 + qm.input_tensor.nbytes > info.max_payload:
@@ -123,14 +102,15 @@ def check_fits(session: BoardSession, qm: QuantModel, image: bytes) -> int:
 
 
 def deploy_model(
-    session: BoardSession,
+    board: Board,
     model: nn.Module,
     calib: Tensor,
     inputs: Tensor | None = None,
     repeats: int = 1,
 ) -> DeployResult:
     qm, image = prepare(model, calib)
-    arena = check_fits(session, qm, image)
+    arena = check_fits(board, qm, image)
+    session, meter = board.session, board.meter
     try:
         loaded = session.load_model(image)
     except BoardCommandError as exc:
@@ -146,9 +126,8 @@ def deploy_model(
             f"{loaded.output.channels}x{loaded.output.length}; expected "
             f"{len(qm.layers)} layers, {out_t.channels}x{out_t.length}"
         )
-    xs = _batched(calib)[:1] if inputs is None else _batched(inputs)
-    assert session.meter is not None
-    spt = session.seconds_per_tick
+    xs = batched(calib)[:1] if inputs is None else batched(inputs)
+    spt = board.seconds_per_tick
     q_inputs, outs, totals = [], [], []
     layer_ticks = np.zeros(len(qm.layers))
     energies = []
@@ -156,9 +135,9 @@ def deploy_model(
         xq = qm.quantize_input(x)
         q_inputs.append(xq)
         for _ in range(max(1, repeats)):
-            session.meter.start()
+            meter.start()
             reply = session.run(xq.tobytes(), per_layer=True)
-            energies.append(session.meter.stop(reply.total_ticks * spt, 1))
+            energies.append(meter.stop(reply.total_ticks * spt, 1))
             totals.append(reply.total_ticks)
             layer_ticks += np.array(reply.layer_ticks, dtype=np.float64)
         outs.append(
@@ -176,10 +155,10 @@ def deploy_model(
         )
     outputs = torch.stack([qm.dequantize_output(o) for o in outs])
     return DeployResult(
-        board=session.profile.name if session.profile else session.name,
+        board=board.name,
         latency_s=total_s,
         energy_j=energy,
-        energy_source=session.meter.source,
+        energy_source=meter.source,
         per_layer=per_layer,
         outputs=outputs,
         outputs_int8=np.stack(outs),
@@ -189,32 +168,4 @@ def deploy_model(
         model=qm,
         image=image,
         inputs_int8=np.stack(q_inputs),
-    )
-
-
-def validate_model(
-    session: BoardSession,
-    model: nn.Module,
-    calib: Tensor,
-    inputs: Tensor | None = None,
-    tolerance_lsb: int = 0,
-) -> ValidationResult:
-    result = deploy_model(session, model, calib, inputs)
-    ref = np.stack(
-        [
-            reference_run(result.image, xq).reshape(result.outputs_int8.shape[1:])
-            for xq in result.inputs_int8
-        ]
-    )
-    diff = np.abs(ref.astype(np.int32) - result.outputs_int8.astype(np.int32))
-    xs = _batched(calib)[:1] if inputs is None else _batched(inputs)
-    with torch.no_grad():
-        expected = model.eval()(xs).reshape(result.outputs.shape)
-    return ValidationResult(
-        deploy=result,
-        reference_int8=ref,
-        max_diff_lsb=int(diff.max(initial=0)),
-        mismatches=int((diff > 0).sum()),
-        tolerance_lsb=tolerance_lsb,
-        float_max_abs_error=float((result.outputs - expected).abs().max()),
     )

@@ -20,16 +20,20 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import Tensor
 
-from .geometry import SEARCH_OPTIONS, LayerArch, LayerSpace, SoftLayer
-from .models import CostModel
+from hw_profiler.geometry import ChannelGrid, LayerGeometry
+from hw_profiler.table import LatencyTable
 
-Measure = Callable[[list], None]
+from ..cost.geometry import SEARCH_OPTIONS, LayerArch, LayerSpace, SoftLayer
+from ..cost.models import CostModel
+from .space import LayerReach, check_search, conv_geometry, geometry_of
+
+Measure = Callable[[list[LayerGeometry]], None]
 
 
 class MissingEntriesError(LookupError):
     """The table lacks geometries and no board is attached to measure them."""
 
-    def __init__(self, missing: Sequence[object], source: str) -> None:
+    def __init__(self, missing: Sequence[LayerGeometry], source: str) -> None:
         shown = "\n  ".join(str(g) for g in missing[:20])
         more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
         super().__init__(
@@ -57,7 +61,7 @@ class TableCost(CostModel):
     """Latency (``column="latency_s"``) or energy (``"energy_j"``) from a measured table.
 
     Args:
-        table: a ``hw_profiler.table.LatencyTable``.
+        table: the measured table.
         spaces: the searchable layers (``PIT.search_space()``); without them only
             :meth:`exact` is available (a fixed, exported architecture).
         search: the search options of the PIT network (the table is enumerated for them).
@@ -70,7 +74,7 @@ class TableCost(CostModel):
 
     def __init__(
         self,
-        table,
+        table: LatencyTable,
         spaces: Sequence[LayerSpace] = (),
         search: Iterable[str] = SEARCH_OPTIONS,
         channel_step: int = 8,
@@ -78,23 +82,19 @@ class TableCost(CostModel):
         dtype: str = "int8",
         measure: Measure | None = None,
     ) -> None:
-        from hw_profiler.table import ChannelGrid, layer_geometries
-
         self.table = table
         self.column = column
         self.dtype = dtype
         self.measure = measure
-        self.search = tuple(search)
+        self.search = check_search(search)
         grid = ChannelGrid(channel_step)
-        needed = sorted({g for s in spaces for g in layer_geometries(s, self.search, grid, dtype)})
-        self._ensure(needed)
-        self._grid = grid
-        self._spaces = {space.name: space for space in spaces}
+        self._reach = {space.name: LayerReach.of(space, self.search, grid) for space in spaces}
+        self._ensure(sorted({g for r in self._reach.values() for g in r.geometries(dtype)}))
         self._dense: dict[str, dict[str, Tensor]] = {}
 
     # -- table access ----------------------------------------------------------------
 
-    def _ensure(self, geometries: Sequence[object]) -> None:
+    def _ensure(self, geometries: Sequence[LayerGeometry]) -> None:
         missing = self.table.missing(geometries)
         if missing and self.measure is not None:
             self.measure(missing)
@@ -102,49 +102,37 @@ class TableCost(CostModel):
         if missing:
             raise MissingEntriesError(missing, str(self.table.path))
 
-    def entry(self, geometry: object) -> float:
+    def entry(self, geometry: LayerGeometry) -> float:
         """The table's value for one geometry (any op), measured first if missing."""
         self._ensure([geometry])
         return self._value(geometry)
 
-    def _value(self, geometry: object) -> float:
+    def _value(self, geometry: LayerGeometry) -> float:
         row = self.table.lookup(geometry)
         if row.get("status", "ok") not in ("ok", None):
             raise ValueError(f"{geometry} could not be measured on the board: {row['status']}")
         return float(row[self.column])
 
-    def _geometry(self, c_in: int, c_out: int, taps: int, dilation: int, length: int):
-        from hw_profiler.table import LayerGeometry
-
-        return LayerGeometry("conv1d", c_in, c_out, taps, dilation if taps > 1 else 1, length,
-                             self.dtype)
-
-    def _layout(self, space: LayerSpace, grid) -> dict[str, Tensor]:
-        channels = "channels" in self.search
-        c_ins = grid.values(space.in_channels) if channels and space.searches_in_channels \
-            else [space.in_channels]
-        c_outs = grid.values(space.out_channels) if channels and space.searches_out_channels \
-            else [space.out_channels]
-        dilations = space.dilations if "dilation" in self.search else (1,)
+    def _layout(self, reach: LayerReach) -> dict[str, Tensor]:
+        space = reach.space
         max_taps = space.max_taps(1)
-        value = torch.zeros(len(dilations), max_taps, len(c_ins), len(c_outs), dtype=torch.float64)
-        # reach[p, r, t] = 1 when receptive field r + 1 at dilation p keeps t + 1 taps.
-        reach = torch.zeros(len(dilations), space.kernel_size, max_taps)
-        for p, d in enumerate(dilations):
+        shape = (len(reach.dilations), max_taps, len(reach.c_ins), len(reach.c_outs))
+        value = torch.zeros(shape, dtype=torch.float64)
+        # reach_rf[p, r, t] = 1 when receptive field r + 1 at dilation p keeps t + 1 taps.
+        reach_rf = torch.zeros(len(reach.dilations), space.kernel_size, max_taps)
+        for p, d in enumerate(reach.dilations):
             for r in range(space.kernel_size):
-                reach[p, r, r // d] = 1.0
-            taps_range = range(1, space.max_taps(d) + 1) if "rf" in self.search \
-                else (space.max_taps(d),)
-            for t in taps_range:
-                for i, ci in enumerate(c_ins):
-                    for j, co in enumerate(c_outs):
-                        geometry = self._geometry(ci, co, t, d, space.length)
+                reach_rf[p, r, r // d] = 1.0
+            for t in reach.taps(d):
+                for i, ci in enumerate(reach.c_ins):
+                    for j, co in enumerate(reach.c_outs):
+                        geometry = conv_geometry(ci, co, t, d, space.length, self.dtype)
                         value[p, t - 1, i, j] = self._value(geometry)
         return {
             "value": value,
-            "reach": reach,
-            "c_in": torch.tensor(c_ins, dtype=torch.float32),
-            "c_out": torch.tensor(c_outs, dtype=torch.float32),
+            "reach": reach_rf,
+            "c_in": torch.tensor(reach.c_ins, dtype=torch.float32),
+            "c_out": torch.tensor(reach.c_outs, dtype=torch.float32),
         }
 
     # -- CostModel -------------------------------------------------------------------
@@ -152,9 +140,9 @@ class TableCost(CostModel):
     def soft(self, layer: SoftLayer) -> Tensor:
         name = layer.space.name
         if name not in self._dense:
-            if name not in self._spaces:
+            if name not in self._reach:
                 raise KeyError(f"layer {name!r} was not in the search space given to TableCost")
-            self._dense[name] = self._layout(self._spaces[name], self._grid)
+            self._dense[name] = self._layout(self._reach[name])
         dense = self._dense[name]
         device, dtype = layer.tap_keep.device, layer.tap_keep.dtype
         value = dense["value"].to(device, dtype)
@@ -166,6 +154,5 @@ class TableCost(CostModel):
         return torch.einsum("pt,ptij,i,j->", joint, value, w_in, w_out)
 
     def exact(self, layer: LayerArch) -> float:
-        return self.entry(self._geometry(layer.in_channels, layer.out_channels,
-                                         layer.kernel_size, layer.dilation, layer.length))
+        return self.entry(geometry_of(layer, self.dtype))
 

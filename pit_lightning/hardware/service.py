@@ -1,0 +1,147 @@
+"""BoardService: every board measurement a PIT run makes, behind public methods.
+
+It owns the board's lifetime (opened on first use, closed between uses: an idle
+emulated board still spins a host core), the latency table and the table costs. The
+HardwareInTheLoop callback and the sweep both call it; neither reaches into the other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from hw_profiler import api
+from hw_profiler.board import Board, open_board
+from hw_profiler.deploy import network_geometries
+from hw_profiler.geometry import ChannelGrid, LayerGeometry
+from hw_profiler.table import LatencyTable, TableProfiler
+
+from ..cost.geometry import SEARCH_OPTIONS, LayerSpace
+from .cost import TableCost
+from .space import enumerate_geometries
+
+COLUMNS = {"latency": "latency_s", "energy": "energy_j"}
+
+
+class BoardService:
+    """Measure on one board into one table.
+
+    Args:
+        board: a board profile name or path.
+        table: the latency table file (resumed when it exists).
+        channel_step: channel grid of the table.
+        url: talk to an already running board at this pyserial URL (no flashing).
+        repeats: timed runs per table entry (median stored).
+    """
+
+    def __init__(self, board: str = "qemu_stm32f4", table: str = "latency_table.csv",
+                 channel_step: int = 8, url: str | None = None, repeats: int = 3) -> None:
+        self.board = board
+        self.table_path = table
+        self.channel_step = channel_step
+        self.url = url
+        self.repeats = repeats
+        self.costs: dict[str, TableCost] = {}
+        self._stack: contextlib.ExitStack | None = None
+        self._board: Board | None = None
+        self._table: LatencyTable | None = None
+
+    # -- the board -------------------------------------------------------------------
+
+    def open(self) -> Board:
+        """The open board, started on first use."""
+        if self._board is None:
+            self._stack = contextlib.ExitStack()
+            self._board = self._stack.enter_context(open_board(self.board, url=self.url))
+        return self._board
+
+    def close(self) -> None:
+        """Stop the board (and its emulator); the next use starts it again."""
+        if self._stack is not None:
+            self._stack.close()
+        self._stack, self._board = None, None
+
+    # -- the table -------------------------------------------------------------------
+
+    def profile(self, spaces: Sequence[LayerSpace], search: Iterable[str] = SEARCH_OPTIONS
+                ) -> None:
+        """Measure every geometry the search can reach that the table lacks."""
+        geometries = enumerate_geometries(spaces, search, ChannelGrid(self.channel_step))
+        api.profile(geometries, self.open(), self.table_path, repeats=self.repeats)
+
+    def measure_missing(self, geometries: list[LayerGeometry]) -> None:
+        """Measure ``geometries`` into the loaded table (what a TableCost asks for)."""
+        assert self._table is not None
+        board = self.open()
+        TableProfiler(board.session, self._table, board.meter, repeats=self.repeats,
+                      progress=True).run(geometries)
+
+    def load_costs(self, spaces: Sequence[LayerSpace] = (),
+                   search: Iterable[str] = SEARCH_OPTIONS, measure: bool = True
+                   ) -> dict[str, TableCost]:
+        """Latency and energy costs from the table as stored now.
+
+        Without ``spaces`` only exact lookups work (a fixed architecture); with
+        ``measure`` a missing entry is measured on the board, else it raises.
+        """
+        path = Path(self.table_path)
+        if measure and not path.exists():
+            # Nothing measured yet: start the table with this board's metadata.
+            self._table = LatencyTable.open(path, self.open().table_meta())
+        else:
+            self._table = LatencyTable.load(path)
+        on_demand = self.measure_missing if measure else None
+        self.costs = {name: TableCost(self._table, spaces, search, self.channel_step, column,
+                                      measure=on_demand)
+                      for name, column in COLUMNS.items()}
+        return self.costs
+
+    # -- networks --------------------------------------------------------------------
+
+    def predict(self, network: nn.Module, input_shape: Sequence[int]) -> dict[str, float]:
+        """End-to-end latency and energy of ``network`` from the table.
+
+        Every board layer counts (FBNet-style sum over operators keyed by their full
+        shape), not only the searchable convs; missing entries are measured.
+        """
+        if not self.costs:
+            self.load_costs()
+        example = torch.zeros(1, *input_shape)
+        geometries = [g for _, g in network_geometries(network.cpu().eval(), example)]
+        return {name: sum(cost.entry(g) for g in geometries) for name, cost in self.costs.items()}
+
+    def measure(self, network: nn.Module, calib: Tensor) -> dict[str, Any]:
+        """Deploy ``network`` in int8 and set what the board measured beside the prediction.
+
+        The board is stopped afterwards: measurements are far apart in a run.
+        """
+        try:
+            result = api.deploy(network.cpu().eval(), calib, self.open())
+            predicted = self.predict(network, calib.shape[1:])
+        finally:
+            self.close()
+        return {
+            "measured_latency_s": result.latency_s,
+            "measured_energy_j": result.energy_j,
+            "energy_source": result.energy_source,
+            "predicted_latency_s": predicted["latency"],
+            "predicted_energy_j": predicted["energy"],
+            "latency_error": abs(predicted["latency"] - result.latency_s) / result.latency_s,
+            "image_bytes": result.image_bytes,
+        }
+
+
+def calibration_inputs(batches: Iterable[Tensor], length: int, count: int = 2) -> Tensor:
+    """The first ``count`` input batches, cut or zero-padded to the table's length."""
+    kept = []
+    for i, x in enumerate(batches):
+        if i >= count:
+            break
+        x = x[..., :length]
+        kept.append(torch.nn.functional.pad(x, (0, length - x.shape[-1])))
+    return torch.cat(kept).cpu()
