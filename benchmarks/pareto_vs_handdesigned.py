@@ -4,8 +4,9 @@ For each training seed this trains:
 
 - the hand-designed family: the config's seed network rebuilt with the classic schedule
   (``kernel_size`` taps at dilations ``--dilations``, d = 2**i by default) at every
-  width of ``--widths``, trained plainly (no PIT) for the same epoch budget as PIT's
-  warmup + search + fine-tune, best validation weights restored;
+  width of ``--widths``, trained plainly (no PIT) with PIT's budget: the max epochs
+  and the early-stopping patience of warmup + search + fine-tune added up, best
+  validation weights restored;
 - the undilated seed (one warmup, shared by every search of that training seed);
 - a PIT sweep of ``--strengths`` for each cost of ``--costs`` (``params``, ``macs``,
   ``latency``: the board's measured latency table).
@@ -19,7 +20,7 @@ dominates.
 
     python benchmarks/pareto_vs_handdesigned.py --config configs/arrowhead.yaml \\
         --out runs/compare/arrowhead [--seeds 0 1 2] [--widths 8 16 32 64] \\
-        [--strengths 0.03 0.1 0.3 1 3] [--costs params latency] [-- config overrides]
+        [--strengths 0.1 0.3 1 2 4] [--costs params latency] [-- config overrides]
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from pit_lightning.cli import split_passthrough
 from pit_lightning.pareto import pareto_front
 from pit_lightning.sweep import search_from, warm_up
 
-HARDWARE = "pit_lightning.training.HardwareInTheLoop"
+HARDWARE = "pit_lightning.hardware.HardwareInTheLoop"
 
 
 def board_variant(base: dict, cost: str, table: Path, board: str | None) -> dict:
@@ -75,11 +76,16 @@ def write_config(config: dict, folder: Path, name: str) -> list[str]:
     return ["--config", str(path)]
 
 
-def epoch_budget(config: dict) -> int:
-    """Epochs PIT may spend: warmup + search + fine-tune maxima."""
-    defaults = {"warmup": 20, "search": 50, "finetune": 50}
-    return sum(int((config.get(phase) or {}).get("max_epochs") or default)
-               for phase, default in defaults.items())
+def epoch_budget(config: dict) -> tuple[int, int | None]:
+    """Epochs and patience PIT may spend: warmup + search + fine-tune, added up."""
+    defaults = {"warmup": (20, None), "search": (60, 10), "finetune": (50, 10)}
+    epochs, patience = 0, 0
+    for phase, (max_epochs, wait) in defaults.items():
+        section = config.get(phase) or {}
+        epochs += int(section.get("max_epochs") or max_epochs)
+        value = section.get("patience", wait)
+        patience = None if patience is None or value is None else patience + int(value)
+    return epochs, patience
 
 
 def hand_designed(config: dict, width: int, dilations: list[int]) -> dict:
@@ -92,9 +98,10 @@ def hand_designed(config: dict, width: int, dilations: list[int]) -> dict:
     seed_args["channels"] = width
     seed_args["dilations"] = dilations[:levels]
     config["model"]["plain"] = True
-    # The whole budget, best validation weights restored: no early stop cuts it short.
+    # PIT's budget: the phases' epochs and patience added up, best weights restored.
+    epochs, patience = epoch_budget(config)
     config["finetune"] = {**(config.get("finetune") or {}),
-                          "max_epochs": epoch_budget(config), "patience": None}
+                          "max_epochs": epochs, "patience": patience}
     return config
 
 
@@ -169,12 +176,15 @@ def main() -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=[8, 16, 32, 64])
     parser.add_argument("--dilations", type=int, nargs="+", default=[2**i for i in range(12)],
                         help="per-level dilations of the hand-designed family (first `levels`)")
-    parser.add_argument("--strengths", type=float, nargs="+", default=[0.03, 0.1, 0.3, 1.0, 3.0],
+    parser.add_argument("--strengths", type=float, nargs="+", default=[0.1, 0.3, 1.0, 2.0, 4.0],
                         help="normalised PIT strengths (x the seed's cost)")
     parser.add_argument("--costs", nargs="+", default=["params", "latency"],
                         choices=["params", "macs", "latency"])
     parser.add_argument("--board", default="qemu_stm32f4",
                         help="board profile to measure on; 'none' to skip the board")
+    parser.add_argument("--from-runs", nargs="+", default=None, metavar="RUNS_CSV",
+                        help="train nothing: summarize runs.csv files of earlier runs "
+                             "(e.g. seeds run in parallel into separate folders)")
     parser.add_argument("--tolerance", type=float, default=None,
                         help="metric slack for dominance (default: one test sample for "
                              "accuracy, 0.2%% of the value otherwise)")
@@ -194,7 +204,7 @@ def main() -> None:
         rows.append({**row, "kind": kind, "setting": setting, "seed": seed})
         pd.DataFrame(rows).to_csv(out / "runs.csv", index=False)  # nothing lost on a crash
 
-    for seed in args.seeds:
+    for seed in [] if args.from_runs else args.seeds:
         seeded = [f"--seed_everything={seed}", *extra]
         first = board_variant(base, args.costs[0], table, board)
         row, task = warm_up([*write_config(first, configs, "warmup"), *seeded],
@@ -215,6 +225,9 @@ def main() -> None:
             record(row, "hand", f"c{width}", seed)
         print(f"seed {seed} done after {time.perf_counter() - start:.0f} s", flush=True)
 
+    if args.from_runs:
+        rows = pd.concat([pd.read_csv(path) for path in args.from_runs]).to_dict("records")
+        task = task_of(base)
     runs = pd.DataFrame(rows)
     metric = task.metric_name
     if "latency_s" in runs:
@@ -243,12 +256,20 @@ def main() -> None:
     print(f"wall time {time.perf_counter() - start:.0f} s; results in {out}")
 
 
-def test_size(config: dict) -> int:
-    """Samples in the config's test split: one of them is 1/size of accuracy."""
+def datamodule_of(config: dict) -> Any:
     data = config["data"]
     module_name, _, class_name = data["class_path"].rpartition(".")
-    datamodule = getattr(importlib.import_module(module_name), class_name)(
+    return getattr(importlib.import_module(module_name), class_name)(
         **(data.get("init_args") or {}))
+
+
+def task_of(config: dict) -> Any:
+    return datamodule_of(config).task
+
+
+def test_size(config: dict) -> int:
+    """Samples in the config's test split: one of them is 1/size of accuracy."""
+    datamodule = datamodule_of(config)
     datamodule.setup("test")
     return len(datamodule.test_dataloader().dataset)
 

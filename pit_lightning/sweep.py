@@ -20,6 +20,9 @@ from typing import Any
 import lightning as L
 import pandas as pd
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_warn
+
+from hw_profiler.errors import DeployError
 
 from .cli import PITCLI, split_passthrough
 from .hardware import HardwareInTheLoop
@@ -94,7 +97,10 @@ def warm_up(config_args: Sequence[str], out: Path) -> tuple[dict[str, Any], Task
     hardware = hardware_callback(cli.trainer)
     if hardware is not None:
         calib = hardware.calibration(cli.trainer, cli.model)
-        measured = hardware.service.measure(cli.model.exported_copy(), calib)
+        try:
+            measured = hardware.service.measure(cli.model.exported_copy(), calib)
+        except DeployError as error:
+            rank_zero_warn(f"the undilated seed was not measured on the board: {error}")
     return _row("seed", None, cli.model, test, warmup_dir, measured), cli.model.task
 
 

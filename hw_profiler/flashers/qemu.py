@@ -102,11 +102,14 @@ class QemuFlasher(Flasher):
 
     def _drain(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stderr is not None
-        for raw in proc.stderr:
-            line = raw.decode(errors="replace").rstrip()
-            self._stderr.append(line)
-            if _READY_MARK in line:
-                self._ready.set()
+        try:
+            for raw in proc.stderr:
+                line = raw.decode(errors="replace").rstrip()
+                self._stderr.append(line)
+                if _READY_MARK in line:
+                    self._ready.set()
+        except (ValueError, OSError):
+            return  # stop() closed the pipe under a pending read: QEMU is gone anyway
 
     def stderr_tail(self) -> str:
         return "\n".join(self._stderr)

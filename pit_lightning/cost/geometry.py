@@ -72,15 +72,16 @@ class LayerArch:
 class SoftLayer:
     """A searchable layer's differentiable state, what a regularizer differentiates.
 
-    ``binarized`` (the default of :class:`~pit_lightning.nas.PIT`): keep values are the
-    binarized masks, 0 or 1, with straight-through gradients, so the cost is the exact
-    cost of the current architecture and each gate is charged what it alone adds
-    given the others (the DAC form: a dilation gate costs its taps times the channels
-    actually kept). Otherwise keep values are the NAS parameters clamped to [0, 1] (an
-    expected cost); their product shrinks as soon as channel gates sink below the
-    threshold, which starves the time-axis gates of cost and makes the search prune
-    channels only. Each view is computed on first use, so a cost model pays only for
-    what it reads. ``in_keep``/``out_keep`` are ones where channels are not searched.
+    By default keep values are the NAS parameters clamped to [0, 1]: the cost is an
+    expected cost, and each gate's share of it shrinks as the gates it multiplies
+    close, which eases the pressure on a layer already cut back. With ``binarized``
+    keep values are the binarized masks, 0 or 1, with straight-through gradients: the
+    cost is the exact cost of the current architecture and each gate is charged what
+    it alone adds given the others (the DAC form: a dilation gate costs its taps times
+    the channels actually kept). That pressure does not ease, and small networks
+    collapse (see the ablation in docs/pit.md). Each view is computed on first use, so
+    a cost model pays only for what it reads. ``in_keep``/``out_keep`` are ones where
+    channels are not searched.
     """
 
     def __init__(

@@ -20,8 +20,10 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch import Tensor
+
+from hw_profiler.errors import DeployError
 
 from ..training.module import PITModule
 from .service import BoardService, calibration_inputs
@@ -120,7 +122,12 @@ class HardwareInTheLoop(Callback):
         if not trainer.is_global_zero or pl_module.phase != "finetune":
             return
         # Resumed in fine-tune, the costs have no search space, but exact lookups work.
-        self.final = final = self._measure(trainer, pl_module)
+        try:
+            self.final = final = self._measure(trainer, pl_module)
+        except DeployError as error:
+            # The trained network is still saved; only its measurement is missing.
+            rank_zero_warn(f"PIT on the board: the network was not measured: {error}")
+            return
         _log(trainer, {f"hw/final_{k}": v for k, v in final.items() if isinstance(v, float)},
              trainer.global_step)
         rank_zero_info(

@@ -121,8 +121,10 @@ class BoardService:
         The board is stopped afterwards: measurements are far apart in a run.
         """
         try:
-            result = api.deploy(network.cpu().eval(), calib, self.open())
+            # Predict first: a table entry missing for this network is benchmarked on the
+            # board, which needs the model pool free of the deployed network.
             predicted = self.predict(network, calib.shape[1:])
+            result = api.deploy(network.cpu().eval(), calib, self.open())
         finally:
             self.close()
         return {

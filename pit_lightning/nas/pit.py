@@ -45,7 +45,7 @@ class PIT(nn.Module):
         cost: str | CostModel | dict[str, str | CostModel] | None = "params",
         search: Sequence[str] = SEARCH_OPTIONS,
         exclude: Sequence[str | type] = (),
-        cost_view: str = "binarized",
+        cost_view: str = "soft",
     ) -> None:
         super().__init__()
         if cost_view not in COST_VIEWS:
@@ -90,12 +90,23 @@ class PIT(nn.Module):
 
     def nas_parameters(self) -> Iterator[nn.Parameter]:
         """The mask parameters (alpha, beta, gamma), each once."""
+        return self.mask_parameters(*SEARCH_OPTIONS)
+
+    def mask_parameters(self, *kinds: str) -> Iterator[nn.Parameter]:
+        """The mask parameters of the given kinds (``"dilation"``, ``"rf"``,
+        ``"channels"``), each once."""
+        unknown = set(kinds) - set(SEARCH_OPTIONS)
+        if unknown:
+            raise PITError(f"unknown mask kind(s) {sorted(unknown)}; kinds are "
+                           f"{list(SEARCH_OPTIONS)}")
         seen: set[int] = set()
         for _, layer in self.layers():
-            for mask in (layer.dilation_mask, layer.rf_mask, layer.out_mask):
-                if mask is None:
+            masks = {"dilation": layer.dilation_mask, "rf": layer.rf_mask,
+                     "channels": layer.out_mask}
+            for kind in kinds:
+                if masks[kind] is None:
                     continue
-                for param in mask.parameters():
+                for param in masks[kind].parameters():
                     if id(param) not in seen:
                         seen.add(id(param))
                         yield param

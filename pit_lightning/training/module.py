@@ -58,7 +58,7 @@ class PITModule(L.LightningModule):
         nas_lr: float = 1e-3,
         nas_weight_decay: float = 0.0,
         finetune_lr: float | None = None,
-        cost_view: str = "binarized",
+        cost_view: str = "soft",
         plain: bool = False,
     ) -> None:
         super().__init__()

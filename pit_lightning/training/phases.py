@@ -180,6 +180,11 @@ class SearchPhase(Phase):
         target: constraint mode: only the cost above this value is penalised.
         normalize: divide each cost by the seed's, so one strength means the same on
             every task and cost.
+        dilation_epochs: the first epochs of the search train only the dilation masks
+            (receptive field and channels hold at their warmup values), so each
+            layer's dilation is chosen while all its channels and taps are there to
+            pay for; then every mask trains. They count towards ``max_epochs``, and
+            improvements count from ``dilation_epochs + min_epochs`` on.
         monitor: default ``val/objective``, the validation task loss plus the
             regularizer on the binarized architecture: what the search minimises. On
             the task loss alone the search would stop as soon as pruning starts to
@@ -194,14 +199,25 @@ class SearchPhase(Phase):
         strength: float | dict[str, float] = 1.0,
         target: float | dict[str, float] | None = None,
         normalize: bool = True,
-        max_epochs: int | None = 50,
+        dilation_epochs: int = 10,
+        max_epochs: int | None = 60,
         patience: int | None = 10,
         min_epochs: int = 10,
         monitor: str = "val/objective",
         mode: str = "min",
     ) -> None:
-        super().__init__(max_epochs, patience, min_epochs, monitor, mode)
+        if dilation_epochs < 0:
+            raise ValueError(f"search phase: dilation_epochs must be >= 0, got {dilation_epochs}")
+        super().__init__(max_epochs, patience, dilation_epochs + min_epochs, monitor, mode)
+        self.dilation_epochs = dilation_epochs
         self.regularizer = Regularizer(strength, target, normalize)
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, pl_module: PITModule, optimizer: torch.optim.Optimizer
+    ) -> None:
+        if pl_module.phase == self.name and self.epochs < self.dilation_epochs:
+            for param in pl_module.pit.mask_parameters("rf", "channels"):
+                param.grad = None
 
     def each_epoch(self, trainer: L.Trainer, module: PITModule) -> None:
         module.regularizer = self.regularizer

@@ -63,7 +63,7 @@ def set_masks(pit, gen):
 
 
 def test_soft_cost_gradient_matches_finite_differences(tmp_path, pit):
-    pit.cost_view = "soft"  # the expected cost: smooth inside (0, 1)
+    assert pit.cost_view == "soft"  # the expected cost: smooth inside (0, 1)
     table, _ = make_table(tmp_path, pit.search_space())
     cost = TableCost(table, pit.search_space(), channel_step=STEP)
     set_masks(pit, torch.Generator().manual_seed(1))
@@ -144,7 +144,7 @@ def test_binarized_view_charges_the_current_architecture(tmp_path, pit):
     table, _ = make_table(tmp_path, pit.search_space())
     cost = TableCost(table, pit.search_space(), channel_step=STEP)
     set_masks(pit, torch.Generator().manual_seed(2))
-    assert pit.cost_view == "binarized"
+    pit.cost_view = "binarized"
     layers = pit.soft_layers()
     soft = torch.stack([cost.soft(layer) for layer in layers]).sum()
     # Off-grid channel counts interpolate between grid entries, like the soft view.

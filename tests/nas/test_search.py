@@ -215,7 +215,7 @@ def test_binarized_cost_view_charges_the_exported_architecture():
     from pit_lightning.seeds import ResTCN
 
     pit = PIT(ResTCN(levels=2, channels=8, kernel_size=3), torch.zeros(1, 88, 16),
-              cost={"params": "params", "macs": "macs"})
+              cost={"params": "params", "macs": "macs"}, cost_view="binarized")
     soft_pit = copy.deepcopy(pit)
     soft_pit.cost_view = "soft"
     generator = torch.Generator().manual_seed(0)
@@ -232,3 +232,11 @@ def test_binarized_cost_view_charges_the_exported_architecture():
     # Straight-through: every mask kind gets a gradient.
     grads = torch.autograd.grad(costs["params"], list(pit.nas_parameters()))
     assert all(bool(g.abs().sum() > 0) for g in grads)
+
+
+def test_unknown_cost_view_is_refused():
+    from pit_lightning.nas import PITError
+    from pit_lightning.seeds import ResTCN
+
+    with pytest.raises(PITError, match="cost_view must be one of"):
+        PIT(ResTCN(levels=1, channels=4), torch.zeros(1, 88, 8), cost_view="exact")

@@ -18,10 +18,12 @@ def tiny_data(cache: str) -> ChoralesDataModule:
     return ChoralesDataModule(batch_size=4, limit=12, cache_dir=cache)
 
 
-def phases(warmup: int = 1, search: int = 2, finetune: int = 2, strength: float = 1e-2):
+def phases(warmup: int = 1, search: int = 2, finetune: int = 2, strength: float = 1e-2,
+           dilation_epochs: int = 0):
     return default_phases(
         warmup={"max_epochs": warmup},
-        search={"max_epochs": search, "patience": None, "min_epochs": 0, "strength": strength},
+        search={"max_epochs": search, "patience": None, "min_epochs": 0, "strength": strength,
+                "dilation_epochs": dilation_epochs},
         finetune={"max_epochs": finetune, "patience": None},
     )
 

@@ -221,3 +221,30 @@ def test_no_callback_edits_the_strategy():
             if isinstance(node, ast.Attribute) and "strategy" in ast.unparse(node.value):
                 assert not node.attr.startswith("_"), (path, ast.unparse(node))
                 assert node.attr != "configure_ddp", (path, ast.unparse(node))
+
+
+def test_dilation_epochs_train_the_dilation_masks_first(tmp_path, chorale_cache):
+    module, record = tiny_module(), Record()
+    run = trainer(tmp_path, [*phases(1, 4, 1, strength=5.0, dilation_epochs=2), record])
+    run.fit(module, tiny_data(chorale_cache))
+    assert record.phases[:5] == ["warmup", "search", "search", "search", "search"]
+    start, after_two, end = record.masks[1], record.masks[3], record.masks[4]
+
+    def moved(a, b, suffix):
+        return any(not torch.equal(a[k], b[k]) for k in a if k.endswith(suffix))
+
+    assert moved(start, after_two, ".gamma")
+    assert not moved(start, after_two, ".beta") and not moved(start, after_two, ".alpha")
+    assert moved(after_two, end, ".alpha")
+
+
+def test_mask_parameters_by_kind():
+    pit = tiny_module().pit
+    gammas = list(pit.mask_parameters("dilation"))
+    assert gammas and all(p.dim() == 1 for p in gammas)
+    every = list(pit.nas_parameters())
+    kinds = [*pit.mask_parameters("dilation"), *pit.mask_parameters("rf"),
+             *pit.mask_parameters("channels")]
+    assert {id(p) for p in kinds} == {id(p) for p in every} and len(kinds) == len(every)
+    with pytest.raises(ValueError, match="unknown mask kind"):
+        list(pit.mask_parameters("taps"))
