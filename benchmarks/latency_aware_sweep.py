@@ -25,12 +25,12 @@ from pit_lightning.sweep import run_sweep, write_table
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 
-# Strengths per regularizer, spanning light to heavy pruning of the demo seed
-# (about 27k parameters, 1.1M MACs, 10 ms on the emulated board).
+# Strengths per regularizer (in units of the seed's cost), spanning light to heavy
+# pruning of the demo seed (about 27k parameters, 1.1M MACs, 12 ms on the emulated board).
 STRENGTHS = {
-    "params": [0.8, 2.7, 8.3],
-    "macs": [0.8, 2.7, 8.3],
-    "latency": [1.25, 3.7, 12.5],
+    "params": [0.3, 1.0, 2.0],
+    "macs": [0.3, 1.0, 2.0],
+    "latency": [0.3, 1.0, 2.0],
 }
 
 

@@ -104,9 +104,12 @@ def warm_up(config_args: Sequence[str], out: Path) -> tuple[dict[str, Any], Task
     return _row("seed", None, cli.model, test, warmup_dir, measured), cli.model.task
 
 
-def search_from(config_args: Sequence[str], checkpoint: Path, strength: float | None,
+def search_from(config_args: Sequence[str], checkpoint: Path | None, strength: float | None,
                 run_dir: Path, kind: str = "pit") -> tuple[dict[str, Any], Task]:
-    """Search and fine-tune from a warmup checkpoint; test and measure the result."""
+    """Search and fine-tune from a warmup checkpoint; test and measure the result.
+
+    Without a checkpoint the config's fit runs from the start (a plain baseline's).
+    """
     overrides = [] if strength is None else [f"--search.strength={strength}"]
     cli = PITCLI(args=[*config_args, *overrides, *_run_args(run_dir)], run=False)
     cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=checkpoint)
