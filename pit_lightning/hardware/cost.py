@@ -104,8 +104,13 @@ class TableCost(CostModel):
 
     def entry(self, geometry: LayerGeometry) -> float:
         """The table's value for one geometry (any op), measured first if missing."""
-        self._ensure([geometry])
-        return self._value(geometry)
+        return self.entries([geometry])[0]
+
+    def entries(self, geometries: Sequence[LayerGeometry]) -> list[float]:
+        """The table's values for ``geometries``; the missing ones are measured in one
+        batch (one progress bar, one board session)."""
+        self._ensure(geometries)
+        return [self._value(geometry) for geometry in geometries]
 
     def _value(self, geometry: LayerGeometry) -> float:
         row = self.table.lookup(geometry)

@@ -113,7 +113,7 @@ class BoardService:
             self.load_costs()
         example = torch.zeros(1, *input_shape)
         geometries = [g for _, g in network_geometries(network.cpu().eval(), example)]
-        return {name: sum(cost.entry(g) for g in geometries) for name, cost in self.costs.items()}
+        return {name: sum(cost.entries(geometries)) for name, cost in self.costs.items()}
 
     def measure(self, network: nn.Module, calib: Tensor) -> dict[str, Any]:
         """Deploy ``network`` in int8 and set what the board measured beside the prediction.

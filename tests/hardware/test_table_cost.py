@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -138,6 +140,22 @@ def test_missing_entries_are_measured_when_a_board_is_attached(tmp_path, pit):
         pit.model.get_submodule("a.1").out_mask.alpha.copy_(torch.tensor([1.0] * 5 + [0.0] * 3))
     cost.exact(pit.arch()[0])
     assert measured[-1].c_out == 5
+
+
+def test_missing_entries_of_a_whole_network_are_measured_in_one_batch(tmp_path, pit):
+    table, geometries = make_table(tmp_path, pit.search_space())
+    calls = []
+
+    def measure(missing):
+        calls.append(list(missing))
+        for g in missing:
+            table.add(g, {"status": "ok", "latency_s": fake_latency(g)}, save=False)
+
+    cost = TableCost(table, measure=measure)
+    off_grid = [replace(g, c_out=g.c_out + 100) for g in geometries[:4]]  # not in the table
+    values = cost.entries([*off_grid, off_grid[0]])
+    assert calls == [off_grid]  # one call, duplicates measured once
+    assert values == [fake_latency(g) for g in [*off_grid, off_grid[0]]]
 
 
 def test_binarized_view_charges_the_current_architecture(tmp_path, pit):
