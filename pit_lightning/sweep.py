@@ -112,7 +112,9 @@ def search_from(config_args: Sequence[str], checkpoint: Path | None, strength: f
     """
     overrides = [] if strength is None else [f"--search.strength={strength}"]
     cli = PITCLI(args=[*config_args, *overrides, *_run_args(run_dir)], run=False)
-    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=checkpoint)
+    # The sweep's own warmup checkpoint: the phases' state in it is not weights only.
+    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=checkpoint,
+                    weights_only=False if checkpoint is not None else None)
     test = cli.trainer.test(cli.model, cli.datamodule, verbose=False)[0]
     hardware = hardware_callback(cli.trainer)
     measured = hardware.final if hardware is not None else None
