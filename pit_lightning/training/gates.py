@@ -53,13 +53,19 @@ class GateTrajectories(Callback):
 
     def __init__(self, dirpath: str | None = None) -> None:
         self.dirpath = dirpath
+        self._phase = ""
 
     def path(self, trainer: L.Trainer) -> Path:
         return Path(self.dirpath or trainer.log_dir or trainer.default_root_dir) / GATES_FILE
 
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: PITModule) -> None:
+        # The phase callbacks may hand over at this epoch's end: label it now.
+        self._phase = pl_module.phase
+
     @rank_zero_only
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PITModule) -> None:
-        if not isinstance(pl_module.net, PIT):
+        # Fine-tune holds the masks still: nothing to trace.
+        if not isinstance(pl_module.net, PIT) or self._phase not in ("warmup", "search"):
             return
         path = self.path(trainer)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,4 +75,4 @@ class GateTrajectories(Callback):
             if new:
                 writer.writerow(COLUMNS)
             for row in gate_rows(pl_module.net):
-                writer.writerow((trainer.current_epoch, pl_module.phase, *row))
+                writer.writerow((trainer.current_epoch, self._phase, *row))
