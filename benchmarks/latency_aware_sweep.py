@@ -13,13 +13,13 @@ network, and which latency-aware networks no size-aware network dominates. Write
 from __future__ import annotations
 
 import argparse
-import copy
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
+from pareto_vs_handdesigned import HARDWARE, board_variant
 
 from pit_lightning.sweep import run_sweep, write_table
 
@@ -36,13 +36,9 @@ STRENGTHS = {
 
 def variant(base: dict, cost: str, out: Path) -> Path:
     """The demo config regularizing ``cost``; the board measures in every variant."""
-    config = copy.deepcopy(base)
-    hardware = next(cb for cb in config["trainer"]["callbacks"]
-                    if cb["class_path"].endswith("HardwareInTheLoop"))
-    hardware["init_args"]["regularize"] = "latency" if cost == "latency" else None
-    hardware["init_args"]["deploy_every_n_epochs"] = None
-    hardware["init_args"]["table"] = str(out / "latency_table.csv")
-    config["model"]["cost"] = "params" if cost == "latency" else cost
+    board = next(cb["init_args"]["board"] for cb in base["trainer"]["callbacks"]
+                 if cb["class_path"] == HARDWARE)
+    config = board_variant(base, cost, out / "latency_table.csv", board)
     path = Path(tempfile.mkdtemp()) / f"{cost}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
