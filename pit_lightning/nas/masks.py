@@ -62,6 +62,9 @@ class DilationMask(nn.Module):
         self.kernel_size = kernel_size
         self.levels = max((kernel_size - 1).bit_length() - 1, 0)  # floor(log2(K - 1))
         self.gamma = nn.Parameter(torch.ones(self.levels))
+        # A level (1..levels) imposed on the forward pass whatever gamma says: a
+        # warmup that samples dilations sets it for one training step at a time.
+        self.forced: int | None = None
         # gated[j, i - 1] is True when gamma_i gates tap j.
         gated = torch.zeros(kernel_size, self.levels, dtype=torch.bool)
         for j in range(1, kernel_size):
@@ -80,7 +83,12 @@ class DilationMask(nn.Module):
         return self._taps(unit_clamp(self.gamma.abs()))
 
     def forward(self) -> Tensor:
-        return self._taps(binarized_gate(self.gamma.abs()))
+        strength = self.gamma.abs()
+        if self.forced is None:
+            return self._taps(binarized_gate(strength))
+        keep = torch.ones_like(strength, dtype=torch.bool)
+        keep[self.forced - 1] = False  # only this gate closed: dilation 2**forced
+        return self._taps(binarized(strength, keep))
 
     def probabilities(self, binarized: bool = False) -> Tensor:
         """P(dilation == 2**p) for p = 0..levels under the soft gates (or the binarized

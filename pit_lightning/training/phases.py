@@ -24,6 +24,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from ..nas import PIT
+from ..nas.masks import DilationMask
 from .module import PITModule
 from .regularizer import Regularizer
 
@@ -159,6 +160,12 @@ class WarmupPhase(Phase):
 
     The weights of the best monitored epoch are restored when the phase ends, so the
     search (and a sweep's seed row) starts from them, not from ``patience`` epochs past.
+
+    Args:
+        dilation_dropout: probability, per layer and training step, of training the
+            layer at a random reachable dilation instead of its dense kernel, so the
+            warmed-up weights do not favour the dense kernel over the dilations the
+            search will weigh. Validation always sees the dense seed.
     """
 
     name = "warmup"
@@ -167,8 +174,33 @@ class WarmupPhase(Phase):
     keeps_best = True
 
     def __init__(self, max_epochs: int | None = 20, patience: int | None = None,
-                 min_epochs: int = 0, monitor: str = "val/loss", mode: str = "min") -> None:
+                 min_epochs: int = 0, monitor: str = "val/loss", mode: str = "min",
+                 dilation_dropout: float = 0.5) -> None:
+        if not 0.0 <= dilation_dropout <= 1.0:
+            raise ValueError(f"warmup phase: dilation_dropout must be in [0, 1], "
+                             f"got {dilation_dropout}")
         super().__init__(max_epochs, patience, min_epochs, monitor, mode)
+        self.dilation_dropout = dilation_dropout
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: PITModule, batch: Any,
+                             batch_idx: int) -> None:
+        if pl_module.phase != self.name or not self.dilation_dropout:
+            return
+        for mask in _dilation_masks(pl_module):
+            drop = float(torch.rand(())) < self.dilation_dropout
+            mask.forced = int(torch.randint(1, mask.levels + 1, ())) if drop else None
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: PITModule, outputs: Any,
+                           batch: Any, batch_idx: int) -> None:
+        for mask in _dilation_masks(pl_module):
+            mask.forced = None
+
+
+def _dilation_masks(module: PITModule) -> list[DilationMask]:
+    if not isinstance(module.net, PIT):
+        return []
+    return [layer.dilation_mask for _, layer in module.net.layers()
+            if layer.dilation_mask is not None and layer.dilation_mask.levels]
 
 
 class SearchPhase(Phase):

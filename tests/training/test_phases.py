@@ -248,3 +248,49 @@ def test_mask_parameters_by_kind():
     assert {id(p) for p in kinds} == {id(p) for p in every} and len(kinds) == len(every)
     with pytest.raises(ValueError, match="unknown mask kind"):
         list(pit.mask_parameters("taps"))
+
+
+class ForcedLevels(Callback):
+    """The dilation levels imposed during training steps, and during validation."""
+
+    def __init__(self) -> None:
+        self.train: list[list] = []
+        self.val: list[list] = []
+
+    @staticmethod
+    def _levels(module):
+        return [layer.dilation_mask.forced for _, layer in module.net.layers()
+                if layer.dilation_mask is not None and layer.dilation_mask.levels]
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if pl_module.phase == "warmup":
+            self.train.append(self._levels(pl_module))
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx,
+                                  dataloader_idx=0) -> None:
+        self.val.append(self._levels(pl_module))
+
+
+def test_warmup_dilation_dropout_trains_sampled_dilations_and_validates_dense(
+        tmp_path, chorale_cache):
+    module, seen = tiny_module(), ForcedLevels()
+    warmup = WarmupPhase(max_epochs=1, dilation_dropout=1.0)
+    run = trainer(tmp_path, [warmup, *phases(1, 1, 1)[1:], seen])
+    run.fit(module, tiny_data(chorale_cache))
+    assert seen.train and all(level is not None for step in seen.train for level in step)
+    assert all(level is None for step in seen.val for level in step)
+    with pytest.raises(ValueError, match="dilation_dropout must be in"):
+        WarmupPhase(dilation_dropout=1.5)
+
+
+def test_a_forced_dilation_keeps_its_taps_and_the_gradient():
+    from pit_lightning.nas.masks import DilationMask
+
+    mask = DilationMask(9)
+    mask.forced = 2  # dilation 4: taps 0, 4, 8
+    taps = mask()
+    assert taps.tolist() == [1, 0, 0, 0, 1, 0, 0, 0, 1]
+    taps.sum().backward()
+    assert mask.gamma.grad is not None
+    mask.forced = None
+    assert mask().tolist() == [1.0] * 9
