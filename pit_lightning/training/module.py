@@ -34,8 +34,9 @@ class PITModule(L.LightningModule):
         cost: cost name(s) for the regularizer (``"params"``, ``"macs"``, or a dict).
         search: what to search: ``"dilation"``, ``"rf"``, ``"channels"``.
         exclude: layer names left unsearched.
-        cost_view: what the regularizer charges: ``"binarized"`` (the current
-            architecture, straight-through; default) or ``"soft"`` (expected cost).
+        cost_view: what the regularizer charges: ``"soft"`` (the expected cost under
+            the clamped masks; default) or ``"binarized"`` (the current architecture,
+            straight-through).
         lr, weight_decay: the network weights' optimizer settings.
         nas_lr, nas_weight_decay: the NAS parameters' (no weight decay by default:
             decay would act as a second, unweighted regularizer).

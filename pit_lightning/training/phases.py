@@ -23,6 +23,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from ..cost.geometry import SEARCH_OPTIONS
 from ..nas import PIT
 from ..nas.masks import DilationMask
 from .module import PITModule
@@ -32,13 +33,13 @@ from .regularizer import Regularizer
 class Phase(Callback):
     """Start, count and end one phase; subclasses say what the phase does.
 
-    ``trains_masks`` False drops the mask gradients during the phase; ``keeps_best``
-    restores the network weights of the best monitored epoch when the phase ends.
+    :meth:`frozen_masks` names the mask kinds whose gradients the phase drops;
+    ``keeps_best`` restores the network weights of the best monitored epoch when the
+    phase ends.
     """
 
     name: str = ""
     next_phase: str | None = None
-    trains_masks: bool = True
     keeps_best: bool = False
 
     def __init__(
@@ -81,6 +82,10 @@ class Phase(Callback):
 
     def finish(self, trainer: L.Trainer, module: PITModule) -> None:
         """Called once, when the phase ends."""
+
+    def frozen_masks(self) -> tuple[str, ...]:
+        """Mask kinds (``"dilation"``, ``"rf"``, ``"channels"``) held still this step."""
+        return ()
 
     def _improved(self, module: PITModule) -> None:
         if self.keeps_best:
@@ -138,12 +143,11 @@ class Phase(Callback):
     ) -> None:
         # Dropping the mask gradients (rather than requires_grad=False) keeps the set
         # of trainable parameters fixed, which DDP needs; Adam skips a parameter
-        # without a gradient, so the masks do not move.
-        # A plain (unsearched) module has no masks.
-        if pl_module.phase == self.name and not self.trains_masks \
-                and isinstance(pl_module.net, PIT):
-            for param in pl_module.net.nas_parameters():
-                param.grad = None
+        # without a gradient, so the masks do not move. A plain module has no masks.
+        if pl_module.phase != self.name or not isinstance(pl_module.net, PIT):
+            return
+        for param in pl_module.net.mask_parameters(*self.frozen_masks()):
+            param.grad = None
 
     def state_dict(self) -> dict[str, Any]:
         return {"started": self.started, "finished": self.finished, "epochs": self.epochs,
@@ -170,7 +174,6 @@ class WarmupPhase(Phase):
 
     name = "warmup"
     next_phase = "search"
-    trains_masks = False
     keeps_best = True
 
     def __init__(self, max_epochs: int | None = 20, patience: int | None = None,
@@ -182,6 +185,9 @@ class WarmupPhase(Phase):
         super().__init__(max_epochs, patience, min_epochs, monitor, mode)
         self.dilation_dropout = dilation_dropout
 
+    def frozen_masks(self) -> tuple[str, ...]:
+        return SEARCH_OPTIONS
+
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: PITModule, batch: Any,
                              batch_idx: int) -> None:
         if pl_module.phase != self.name or not self.dilation_dropout:
@@ -192,6 +198,8 @@ class WarmupPhase(Phase):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: PITModule, outputs: Any,
                            batch: Any, batch_idx: int) -> None:
+        if pl_module.phase != self.name or not self.dilation_dropout:
+            return
         for mask in _dilation_masks(pl_module):
             mask.forced = None
 
@@ -244,12 +252,8 @@ class SearchPhase(Phase):
         self.dilation_epochs = dilation_epochs
         self.regularizer = Regularizer(strength, target, normalize)
 
-    def on_before_optimizer_step(
-        self, trainer: L.Trainer, pl_module: PITModule, optimizer: torch.optim.Optimizer
-    ) -> None:
-        if pl_module.phase == self.name and self.epochs < self.dilation_epochs:
-            for param in pl_module.pit.mask_parameters("rf", "channels"):
-                param.grad = None
+    def frozen_masks(self) -> tuple[str, ...]:
+        return ("rf", "channels") if self.epochs < self.dilation_epochs else ()
 
     def each_epoch(self, trainer: L.Trainer, module: PITModule) -> None:
         module.regularizer = self.regularizer
@@ -268,12 +272,14 @@ class FineTunePhase(Phase):
 
     name = "finetune"
     next_phase = None
-    trains_masks = False
     keeps_best = True
 
     def __init__(self, max_epochs: int | None = 50, patience: int | None = 10,
                  min_epochs: int = 0, monitor: str = "val/loss", mode: str = "min") -> None:
         super().__init__(max_epochs, patience, min_epochs, monitor, mode)
+
+    def frozen_masks(self) -> tuple[str, ...]:
+        return SEARCH_OPTIONS
 
     def start(self, trainer: L.Trainer, module: PITModule) -> None:
         arch = ", ".join(
