@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import matplotlib
@@ -19,9 +20,13 @@ PARTS = ("## Summary", "## Pareto plot", "## Architecture", "## Latency on the b
 
 
 def test_fit_tests_the_best_checkpoint_and_prints_where_everything_is(
-        tmp_path, chorale_cache, capsys):
+        tmp_path, chorale_cache, capfd, caplog):
+    caplog.set_level(logging.INFO)
     main(["fit", *smoke_args(tmp_path, chorale_cache)])
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
+    # One banner line per phase.
+    for step, phase in enumerate(("warmup", "search", "finetune"), 1):
+        assert caplog.text.count(f"PIT phase {step}/3: {phase},") == 1
     run = next((tmp_path / "lightning_logs").iterdir())
     arch = json.loads((run / "arch.json").read_text())
     # The best checkpoint is named, was tested, and its metrics are on record.
@@ -39,7 +44,7 @@ def test_fit_tests_the_best_checkpoint_and_prints_where_everything_is(
         [layer["name"] for layer in arch["layers"]]
 
     # Testing the finished run again writes into its folder, not a new version.
-    capsys.readouterr()
+    capfd.readouterr()
     main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "best.ckpt"),
           "--trainer.enable_progress_bar=false"])
     assert sorted(p.name for p in (tmp_path / "lightning_logs").iterdir()) == [run.name]
