@@ -6,16 +6,19 @@ its binarized geometry (what the exported network will have). Costs are summed o
 the searchable layers; layers PIT does not search are constant and left out.
 
 To plug in another cost (for example a latency table measured on a board), subclass
-:class:`CostModel` and implement both methods.
+:class:`CostModel` and implement both methods. A cost that can be written over all
+layers at once may also override ``soft_network``, which the regularizer calls: the
+built-in costs do, so their term costs a fixed number of ops whatever the layer count.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import torch
 from torch import Tensor
 
-from .geometry import LayerArch, SoftLayer
+from .geometry import LayerArch, SoftLayer, SoftNetwork
 
 
 class CostModel(ABC):
@@ -29,6 +32,10 @@ class CostModel(ABC):
     def exact(self, layer: LayerArch) -> float:
         """Cost of the binarized layer, as exported."""
 
+    def soft_network(self, network: SoftNetwork) -> Tensor:
+        """The soft cost summed over the searchable layers."""
+        return torch.stack([self.soft(layer) for layer in network.layers]).sum()
+
 
 class ParamsCost(CostModel):
     """Weights and biases of the convolution."""
@@ -36,6 +43,10 @@ class ParamsCost(CostModel):
     def soft(self, layer: SoftLayer) -> Tensor:
         bias = layer.out_channels if layer.space.bias else 0.0
         return layer.in_channels * layer.out_channels * layer.taps + bias
+
+    def soft_network(self, network: SoftNetwork) -> Tensor:
+        weights = network.in_channels * network.out_channels * network.taps
+        return (weights + network.out_channels * network.bias).sum()
 
     def exact(self, layer: LayerArch) -> float:
         return float(layer.params)
@@ -46,6 +57,10 @@ class MACsCost(CostModel):
 
     def soft(self, layer: SoftLayer) -> Tensor:
         return layer.in_channels * layer.out_channels * layer.taps * layer.space.length
+
+    def soft_network(self, network: SoftNetwork) -> Tensor:
+        return (network.in_channels * network.out_channels * network.taps
+                * network.length).sum()
 
     def exact(self, layer: LayerArch) -> float:
         return float(layer.macs)

@@ -68,19 +68,32 @@ class PITConv1d(nn.Module):
             mask = mask * self.rf_mask.soft()
         return mask
 
-    def forward(self, x: Tensor) -> Tensor:
-        # The weight's last index is the newest tap, hence the flip.
-        weight = self.conv.weight * torch.flip(self.time_mask(), [0])
-        bias = self.conv.bias
-        keep = self.out_mask() if self.out_mask is not None else None
+    def forward(self, x: Tensor, masks: tuple[Tensor | None, Tensor | None] | None = None
+                ) -> Tensor:
+        """``masks``: this layer's (time mask in weight order, channel keep) as
+        :class:`~pit_lightning.nas.bank.MaskBank` evaluates them for the whole network;
+        without them the layer evaluates its own."""
+        if masks is None:
+            # The weight's last index is the newest tap, hence the flip.
+            time = torch.flip(self.time_mask(), [0]) if self.has_time_mask else None
+            masks = (time, self.out_mask() if self.out_mask is not None else None)
+        time, keep = masks
+        weight, bias = self.conv.weight, self.conv.bias
         if keep is not None and self.bn is None:
             # Scaling the conv's own terms costs no pass over the activations.
-            weight = weight * keep[:, None, None]
+            scale = keep[:, None, None] if time is None else keep[:, None, None] * time
+            weight = weight * scale
             bias = bias * keep if bias is not None else None
+        elif time is not None:
+            weight = weight * time
         y = F.conv1d(F.pad(x, self.padding), weight, bias)
         if self.bn is not None:
             y = batch_norm(self.bn, y, keep)
         return y
+
+    @property
+    def has_time_mask(self) -> bool:
+        return self.dilation_mask is not None or self.rf_mask is not None
 
     def kept_taps(self) -> tuple[int, int]:
         """(taps, dilation) of the binarized kernel."""

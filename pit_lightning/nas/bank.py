@@ -1,0 +1,246 @@
+"""MaskBank: every mask of a PIT network evaluated in one batch of ops.
+
+Evaluating each layer's masks on its own costs a few dozen tiny ops per layer, each a
+kernel launch on a GPU and an autograd node either way: on a small network that is
+most of the search's overhead. The bank concatenates the parameters of each mask kind
+(they stay owned by the layers' mask modules, so ``state_dict`` keys do not change),
+gathers them into padded (layer, tap) matrices through index buffers built once, and
+computes all time masks and all channel masks with a fixed number of ops whatever the
+layer count. The values equal what the mask modules compute one layer at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .layer import PITConv1d
+from .masks import THRESHOLD, ChannelMask, binarized, trailing_zeros, unit_clamp
+
+LayerMasks = tuple[Tensor | None, Tensor | None]
+"""What a layer's forward takes: time mask in weight order (oldest tap first) and
+channel keep values, each None when not searched."""
+
+
+@dataclass
+class MaskValues:
+    """One evaluation of every mask (binarized or soft) in batched form.
+
+    ``time`` is (layers, max kernel) in tap order (index j = j samples back), zero past
+    each layer's kernel; ``in_keep``/``out_keep`` hold every layer's input and output
+    channel keep values back to back, ``in_channels``/``out_channels``/``taps`` their
+    per-layer sums.
+    """
+
+    time: Tensor
+    in_keep: list[Tensor]
+    out_keep: list[Tensor]
+    in_channels: Tensor
+    out_channels: Tensor
+    taps: Tensor
+
+
+class MaskBank(nn.Module):
+    """Batched evaluation of the masks of ``layers`` (graph order).
+
+    Args:
+        layers: the searchable layers.
+        channel_masks: each searchable channel group's mask, once.
+        out_groups: per layer, the index in ``channel_masks`` of its output mask or None.
+        in_sources: per layer, its input channels as ``(group index or None, size)`` runs.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[PITConv1d],
+        channel_masks: Sequence[ChannelMask],
+        out_groups: Sequence[int | None],
+        in_sources: Sequence[Sequence[tuple[int | None, int]]],
+    ) -> None:
+        super().__init__()
+        # Plain lists: the layers own their masks (and their parameters).
+        self._layers = list(layers)
+        self._dilation = [layer.dilation_mask for layer in layers
+                          if layer.dilation_mask is not None and layer.dilation_mask.levels]
+        self._rf = [layer.rf_mask for layer in layers if layer.rf_mask is not None]
+        self._channels = list(channel_masks)
+        self.out_groups = list(out_groups)
+        kernels = [layer.kernel_size for layer in layers]
+        self.kernel_sizes = kernels
+        self.has_time = [layer.has_time_mask for layer in layers]
+        width = max(kernels)
+        buffer = self._buffer
+
+        valid = torch.zeros(len(layers), width)
+        for row, k in enumerate(kernels):
+            valid[row, :k] = 1.0
+        buffer("valid", valid)
+        # Weight order is oldest tap first: weight position p of layer l is tap k - 1 - p.
+        buffer("weight_order", torch.tensor(
+            [row * width + k - 1 - p for row, k in enumerate(kernels) for p in range(k)]))
+
+        # Dilation: gates[dilation_index[d, j, i]] is gate i of the d-th dilated layer
+        # when it gates tap j, else the trailing constant 1.
+        gates = sum(mask.levels for mask in self._dilation)
+        levels = max((mask.levels for mask in self._dilation), default=0)
+        index = torch.full((len(self._dilation), width, max(levels, 1)), gates)
+        start = 0
+        for d, mask in enumerate(self._dilation):
+            for j in range(1, mask.kernel_size):
+                for i in range(trailing_zeros(j), mask.levels):
+                    index[d, j, i] = start + i
+            start += mask.levels
+        buffer("dilation_index", index)
+        buffer("dilation_row", self._rows([layer.dilation_mask in self._dilation
+                                           for layer in layers]))
+
+        # Receptive field: beta of the r-th layer padded to width - 1 (trailing zero),
+        # theta of tap j >= 1 is the suffix sum of beta from j - 1 on.
+        betas = sum(mask.kernel_size - 1 for mask in self._rf)
+        index = torch.full((len(self._rf), max(width - 1, 1)), betas)
+        start = 0
+        for r, mask in enumerate(self._rf):
+            index[r, : mask.kernel_size - 1] = torch.arange(start, start + mask.kernel_size - 1)
+            start += mask.kernel_size - 1
+        buffer("rf_index", index)
+        buffer("suffix_sum", torch.ones(index.shape[1], index.shape[1]).tril())
+        newest = torch.zeros(width, dtype=torch.bool)
+        newest[0] = True
+        buffer("newest", newest)
+        buffer("rf_row", self._rows([layer.rf_mask is not None for layer in layers]))
+
+        # Channels: alpha of every group back to back; the trailing entry is a constant 1
+        # for channels no mask governs.
+        sizes = [len(mask.alpha) for mask in self._channels]
+        self.group_sizes = sizes
+        offsets = [sum(sizes[:g]) for g in range(len(sizes))]
+        alphas = sum(sizes)
+        buffer("group_of", torch.tensor([g for g, n in enumerate(sizes) for _ in range(n)],
+                                        dtype=torch.long))
+        buffer("position", torch.arange(alphas))
+
+        def gather(runs: Sequence[tuple[int | None, int]]) -> list[int]:
+            return [i for group, size in runs for i in
+                    (range(offsets[group], offsets[group] + size) if group is not None
+                     else [alphas] * size)]
+
+        outs = [[(group, layer.out_channels)] for group, layer in zip(out_groups, layers,
+                                                                       strict=True)]
+        ins = [list(runs) for runs in in_sources]
+        self.in_sizes = [layer.in_channels for layer in layers]
+        self.out_sizes = [layer.out_channels for layer in layers]
+        buffer("in_index", torch.tensor([i for runs in ins for i in gather(runs)],
+                                        dtype=torch.long))
+        buffer("out_index", torch.tensor([i for runs in outs for i in gather(runs)],
+                                         dtype=torch.long))
+        buffer("in_layer", torch.tensor([row for row, n in enumerate(self.in_sizes)
+                                         for _ in range(n)], dtype=torch.long))
+        buffer("out_layer", torch.tensor([row for row, n in enumerate(self.out_sizes)
+                                          for _ in range(n)], dtype=torch.long))
+
+    def _buffer(self, name: str, value: Tensor) -> None:
+        self.register_buffer(name, value, persistent=False)
+
+    @staticmethod
+    def _rows(present: Sequence[bool]) -> Tensor:
+        """Per layer, 1 + its row among the layers that have the mask, or 0 (none)."""
+        rows, count = [], 0
+        for has in present:
+            count += has
+            rows.append(count if has else 0)
+        return torch.tensor(rows, dtype=torch.long)
+
+    # -- batched masks -------------------------------------------------------------------
+
+    def _dilation_taps(self, binary: bool) -> Tensor:
+        """(dilated layers, width) keep values of the dilation masks."""
+        strength = torch.cat([mask.gamma for mask in self._dilation]).abs()
+        if not binary:
+            gates = unit_clamp(strength)
+        else:
+            keep = strength.detach() > THRESHOLD
+            forced = [mask.forced for mask in self._dilation]
+            if any(level is not None for level in forced):
+                keep = torch.where(*self._forced_keep(forced, keep.device), keep)
+            gates = binarized(strength, keep)
+        gates = torch.cat([gates, gates.new_ones(1)])
+        return gates[self.dilation_index].prod(dim=-1)
+
+    def _forced_keep(self, forced: list[int | None], device: torch.device
+                     ) -> tuple[Tensor, Tensor]:
+        """(which gates are imposed, their imposed keep) for the forced levels."""
+        imposed, value = [], []
+        for mask, level in zip(self._dilation, forced, strict=True):
+            imposed += [level is not None] * mask.levels
+            value += [level is None or i != level - 1 for i in range(mask.levels)]
+        return (torch.tensor(imposed, device=device), torch.tensor(value, device=device))
+
+    def _rf_taps(self, binary: bool) -> Tensor:
+        """(layers with a receptive-field mask, width) keep values."""
+        beta = torch.cat([mask.beta for mask in self._rf]).abs()
+        beta = torch.cat([beta, beta.new_zeros(1)])
+        theta = beta[self.rf_index] @ self.suffix_sum
+        theta = torch.cat([theta.new_zeros(len(theta), 1), theta], dim=1)
+        if binary:
+            return binarized(theta, (theta.detach() > THRESHOLD) | self.newest)
+        return self.newest.to(theta.dtype) + unit_clamp(theta)
+
+    def time(self, binary: bool) -> Tensor:
+        """(layers, width) time masks in tap order, zero past each kernel."""
+        time = self.valid
+        for rows, taps in ((self.dilation_row, self._dilation_taps if self._dilation else None),
+                           (self.rf_row, self._rf_taps if self._rf else None)):
+            if taps is not None:
+                values = taps(binary)
+                time = time * torch.cat([values.new_ones(1, values.shape[1]), values])[rows]
+        return time
+
+    def channels(self, binary: bool) -> Tensor:
+        """Keep values of every group's channels back to back, then a constant 1."""
+        if not self._channels:
+            return self.valid.new_ones(1)
+        strength = torch.cat([mask.alpha for mask in self._channels]).abs()
+        if binary:
+            # Above the threshold, plus each group's strongest channel (the first one
+            # on a tie, as argmax picks): no group is ever emptied.
+            s = strength.detach()
+            top = s.new_zeros(len(self.group_sizes)).scatter_reduce(
+                0, self.group_of, s, "amax", include_self=False)
+            candidate = torch.where(s == top[self.group_of], self.position, len(s))
+            first = torch.full_like(top, len(s), dtype=torch.long).scatter_reduce(
+                0, self.group_of, candidate, "amin")
+            keep = (s > THRESHOLD) | (self.position == first[self.group_of])
+            values = binarized(strength, keep)
+        else:
+            values = unit_clamp(strength)
+        return torch.cat([values, values.new_ones(1)])
+
+    # -- what the network and the costs read ------------------------------------------
+
+    def forward(self) -> tuple[LayerMasks, ...]:
+        """Binarized masks for each layer's forward pass, in layer order."""
+        time = self.time(binary=True).flatten()[self.weight_order].split(self.kernel_sizes)
+        keep = self.channels(binary=True)[:-1].split(self.group_sizes) if self._channels else ()
+        return tuple(
+            (time[row] if self.has_time[row] else None,
+             keep[group] if group is not None else None)
+            for row, group in enumerate(self.out_groups)
+        )
+
+    def values(self, binary: bool) -> MaskValues:
+        """Every mask and its per-layer sums, as the cost models read them."""
+        time = self.time(binary)
+        channels = self.channels(binary)
+        in_keep, out_keep = channels[self.in_index], channels[self.out_index]
+        layers = len(self._layers)
+        return MaskValues(
+            time=time,
+            in_keep=list(in_keep.split(self.in_sizes)),
+            out_keep=list(out_keep.split(self.out_sizes)),
+            in_channels=in_keep.new_zeros(layers).index_add(0, self.in_layer, in_keep),
+            out_channels=out_keep.new_zeros(layers).index_add(0, self.out_layer, out_keep),
+            taps=time.sum(dim=1),
+        )
