@@ -96,7 +96,6 @@ class PIT(nn.Module):
                         for runs in self._sources.values()],
         )
         convert.feed_masks(self.model, list(self._sources), bank)
-        self._bank = bank
         spaces = self.search_space()
         self.register_buffer("_length", torch.tensor([float(s.length) for s in spaces]),
                              persistent=False)
@@ -175,6 +174,10 @@ class PIT(nn.Module):
                 searches_out_channels=layer.out_mask is not None,
             ))
         return spaces
+
+    @property
+    def _bank(self) -> MaskBank:
+        return self.model.get_submodule(convert.MASKS)
 
     def soft_network(self) -> SoftNetwork:
         """Every searchable layer's differentiable state, from one batched evaluation
