@@ -1,12 +1,13 @@
 """MaskBank: every mask of a PIT network evaluated in one batch of ops.
 
 Evaluating each layer's masks on its own costs a few dozen tiny ops per layer, each a
-kernel launch on a GPU and an autograd node either way: on a small network that is
-most of the search's overhead. The bank concatenates the parameters of each mask kind
-(they stay owned by the layers' mask modules, so ``state_dict`` keys do not change),
-gathers them into padded (layer, tap) matrices through index buffers built once, and
-computes all time masks and all channel masks with a fixed number of ops whatever the
-layer count. The values equal what the mask modules compute one layer at a time.
+kernel launch on a GPU and an autograd node either way, and one optimizer update per
+mask parameter: on a small network that is most of the search's overhead. The bank
+holds one flat parameter per mask kind (``gamma``, ``beta``, ``alpha``); each mask
+module reads its slice of it. Index buffers built once gather the flat parameters into
+padded (layer, tap) matrices, so all time masks and all channel masks take a fixed
+number of ops whatever the layer count. The values equal what the mask modules
+compute one layer at a time.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .convert import MASKS
 from .layer import PITConv1d
-from .masks import THRESHOLD, ChannelMask, binarized, trailing_zeros, unit_clamp
+from .masks import THRESHOLD, ChannelMask, Mask, binarized, trailing_zeros, unit_clamp
+
+KINDS = {"dilation": "gamma", "rf": "beta", "channels": "alpha"}
+"""Each search option's flat parameter."""
 
 LayerMasks = tuple[Tensor | None, Tensor | None]
 """What a layer's forward takes: time mask in weight order (oldest tap first) and
@@ -46,8 +51,10 @@ class MaskValues:
 class MaskBank(nn.Module):
     """Batched evaluation of the masks of ``layers`` (graph order).
 
+    Packs the masks' parameters: from then on they read them from the bank.
+
     Args:
-        layers: the searchable layers.
+        layers: the searchable layers, by qualified name in the converted graph.
         channel_masks: each searchable channel group's mask, once.
         out_groups: per layer, the index in ``channel_masks`` of its output mask or None.
         in_sources: per layer, its input channels as ``(group index or None, size)`` runs.
@@ -55,18 +62,34 @@ class MaskBank(nn.Module):
 
     def __init__(
         self,
-        layers: Sequence[PITConv1d],
+        layers: dict[str, PITConv1d],
         channel_masks: Sequence[ChannelMask],
         out_groups: Sequence[int | None],
         in_sources: Sequence[Sequence[tuple[int | None, int]]],
     ) -> None:
         super().__init__()
-        # Plain lists: the layers own their masks (and their parameters).
-        self._layers = list(layers)
+        names = list(layers)
+        layers = list(layers.values())
+        # Plain lists: the masks stay submodules of their layers.
+        self._layers = layers
         self._dilation = [layer.dilation_mask for layer in layers
-                          if layer.dilation_mask is not None and layer.dilation_mask.levels]
+                          if layer.dilation_mask is not None]
         self._rf = [layer.rf_mask for layer in layers if layer.rf_mask is not None]
         self._channels = list(channel_masks)
+        # Where each packed mask's parameter lived in a state_dict: older checkpoints.
+        # (a shared channel mask was saved under every layer that holds it).
+        owners: dict[int, list[str]] = {}
+        for name, layer in zip(names, layers, strict=True):
+            for attr in ("dilation_mask", "rf_mask", "out_mask"):
+                if (mask := getattr(layer, attr)) is not None:
+                    owners.setdefault(id(mask), []).append(f"{name}.{attr}")
+        self._owners: dict[str, list[list[str]]] = {}
+        for kind, masks in (("gamma", self._dilation), ("beta", self._rf),
+                            ("alpha", self._channels)):
+            if masks:
+                self._pack(kind, masks)
+                self._owners[kind] = [[f"{owner}.{kind}" for owner in owners[id(mask)]]
+                                      for mask in masks]
         self.out_groups = list(out_groups)
         kernels = [layer.kernel_size for layer in layers]
         self.kernel_sizes = kernels
@@ -141,6 +164,30 @@ class MaskBank(nn.Module):
         buffer("out_layer", torch.tensor([row for row, n in enumerate(self.out_sizes)
                                           for _ in range(n)], dtype=torch.long))
 
+    def get_parameter_of(self, kind: str) -> nn.Parameter | None:
+        """The flat parameter of a mask kind (``"dilation"``, ``"rf"``, ``"channels"``),
+        None when no layer searches it."""
+        return self._parameters.get(KINDS[kind])
+
+    def _pack(self, kind: str, masks: Sequence[Mask]) -> None:
+        start, values = 0, []
+        for mask in masks:
+            values.append(mask.pack(self, start))
+            start += len(values[-1])
+        self.register_parameter(kind, nn.Parameter(torch.cat(values)))
+
+    def pack_state_dict(self, state_dict: dict[str, Tensor], root: str) -> None:
+        """Turn the entries of a state_dict saved before the masks were packed (one
+        parameter per mask, under its layer) into the flat ones, in place; ``root`` is
+        the converted graph's prefix in it."""
+        for kind, masks in self._owners.items():
+            saved = [[root + key for key in keys if root + key in state_dict] for keys in masks]
+            if all(saved):
+                state_dict[f"{root}{MASKS}.{kind}"] = torch.cat(
+                    [state_dict[keys[0]] for keys in saved])
+                for key in (key for keys in saved for key in keys):
+                    del state_dict[key]
+
     def _buffer(self, name: str, value: Tensor) -> None:
         self.register_buffer(name, value, persistent=False)
 
@@ -157,7 +204,7 @@ class MaskBank(nn.Module):
 
     def _dilation_taps(self, binary: bool) -> Tensor:
         """(dilated layers, width) keep values of the dilation masks."""
-        strength = torch.cat([mask.gamma for mask in self._dilation]).abs()
+        strength = self.gamma.abs()
         if not binary:
             gates = unit_clamp(strength)
         else:
@@ -180,7 +227,7 @@ class MaskBank(nn.Module):
 
     def _rf_taps(self, binary: bool) -> Tensor:
         """(layers with a receptive-field mask, width) keep values."""
-        beta = torch.cat([mask.beta for mask in self._rf]).abs()
+        beta = self.beta.abs()
         beta = torch.cat([beta, beta.new_zeros(1)])
         theta = beta[self.rf_index] @ self.suffix_sum
         theta = torch.cat([theta.new_zeros(len(theta), 1), theta], dim=1)
@@ -202,7 +249,7 @@ class MaskBank(nn.Module):
         """Keep values of every group's channels back to back, then a constant 1."""
         if not self._channels:
             return self.valid.new_ones(1)
-        strength = torch.cat([mask.alpha for mask in self._channels]).abs()
+        strength = self.alpha.abs()
         if binary:
             # Above the threshold, plus each group's strongest channel (the first one
             # on a tie, as argmax picks): no group is ever emptied.

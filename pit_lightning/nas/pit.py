@@ -80,9 +80,9 @@ class PIT(nn.Module):
 
     def _build_bank(self) -> None:
         """One :class:`MaskBank` evaluates every mask per forward (and per cost)."""
-        layers = [layer for _, layer in self.layers()]
+        layers = dict(self.layers())
         masks, groups = [], {}
-        for layer in layers:
+        for layer in layers.values():
             if layer.out_mask is not None and id(layer.out_mask) not in groups:
                 groups[id(layer.out_mask)] = len(masks)
                 masks.append(layer.out_mask)
@@ -91,11 +91,12 @@ class PIT(nn.Module):
         bank = MaskBank(
             layers, masks,
             out_groups=[groups[id(layer.out_mask)] if layer.out_mask is not None else None
-                        for layer in layers],
+                        for layer in layers.values()],
             in_sources=[[(owners[owner] if owner else None, size) for owner, size in runs]
                         for runs in self._sources.values()],
         )
         convert.feed_masks(self.model, list(self._sources), bank)
+        self._register_load_state_dict_pre_hook(self._pack_state_dict)
         spaces = self.search_space()
         self.register_buffer("_length", torch.tensor([float(s.length) for s in spaces]),
                              persistent=False)
@@ -123,17 +124,10 @@ class PIT(nn.Module):
         if unknown:
             raise PITError(f"unknown mask kind(s) {sorted(unknown)}; kinds are "
                            f"{list(SEARCH_OPTIONS)}")
-        seen: set[int] = set()
-        for _, layer in self.layers():
-            masks = {"dilation": layer.dilation_mask, "rf": layer.rf_mask,
-                     "channels": layer.out_mask}
-            for kind in kinds:
-                if masks[kind] is None:
-                    continue
-                for param in masks[kind].parameters():
-                    if id(param) not in seen:
-                        seen.add(id(param))
-                        yield param
+        for kind in kinds:
+            param = self._bank.get_parameter_of(kind)
+            if param is not None:
+                yield param
 
     def net_parameters(self) -> Iterator[nn.Parameter]:
         """Every parameter that is not a NAS parameter: the network's weights."""
@@ -174,6 +168,10 @@ class PIT(nn.Module):
                 searches_out_channels=layer.out_mask is not None,
             ))
         return spaces
+
+    def _pack_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *_: object) -> None:
+        # Checkpoints from before the masks were packed keep loading.
+        self._bank.pack_state_dict(state_dict, prefix + "model.")
 
     @property
     def _bank(self) -> MaskBank:

@@ -123,18 +123,29 @@ def test_search_finds_the_same_architecture_as_layer_by_layer_masks():
         torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)
 
 
-def test_state_dict_keys_are_the_masks_own():
-    """Checkpoints keep one entry per mask parameter, under its layer; the bank adds none."""
+def test_one_parameter_per_mask_kind_and_older_checkpoints_load():
     x = torch.randn(2, 3, 20)
     pit = PIT(CausalStack(9, batchnorm=True), x)
-    keys = set(pit.state_dict())
-    assert not any(MASKS in key for key in keys)
-    assert {"model.first.1.dilation_mask.gamma", "model.first.1.rf_mask.beta",
-            "model.first.1.out_mask.alpha"} <= keys
-    other = PIT(CausalStack(9, batchnorm=True), x)
     randomize_nas(pit, torch.Generator().manual_seed(0))
-    other.load_state_dict(pit.state_dict())
+    state = pit.state_dict()
+    flat = {f"model.{MASKS}.{kind}" for kind in ("gamma", "beta", "alpha")}
+    assert flat <= set(state)
+    assert not any(key.endswith(("_mask.gamma", "_mask.beta", "_mask.alpha")) for key in state)
+    assert len(list(pit.nas_parameters())) == 3
+
+    # A state_dict from before packing: one entry per mask under each layer holding it.
+    old = {key: value for key, value in state.items() if key not in flat}
+    for name, layer in pit.layers():
+        for attr, kind in (("dilation_mask", "gamma"), ("rf_mask", "beta"),
+                           ("out_mask", "alpha")):
+            mask = getattr(layer, attr)
+            if mask is not None:
+                old[f"model.{name}.{attr}.{kind}"] = getattr(mask, kind).detach().clone()
+    other = PIT(CausalStack(9, batchnorm=True), x)
+    other.load_state_dict(old)
     assert other.arch() == pit.arch()
+    for mine, theirs in zip(other.nas_parameters(), pit.nas_parameters(), strict=True):
+        assert torch.equal(mine, theirs)
     pit.eval(), other.eval()
     torch.testing.assert_close(other(x), pit(x))
     assert not hasattr(pit.export(), MASKS)
