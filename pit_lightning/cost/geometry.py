@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -132,22 +134,28 @@ class SoftLayer:
         return self.tap_keep.sum()
 
 
-@dataclass
 class SoftNetwork:
     """Every searchable layer's soft state, with the per-layer sums batched.
 
     ``in_channels``, ``out_channels`` and ``taps`` are (layers,) tensors equal to the
     per-layer :class:`SoftLayer` sums; ``length`` and ``bias`` are (layers,) constants.
-    A cost model that can be written over these pays a fixed number of ops whatever the
-    layer count (see :meth:`~pit_lightning.cost.CostModel.soft_network`).
+    A cost model written over these pays a fixed number of ops whatever the layer
+    count (see :meth:`~pit_lightning.cost.CostModel.soft_network`); :attr:`layers` is
+    built on first use, for cost models that read one layer at a time.
     """
 
-    layers: list[SoftLayer]
-    in_channels: Tensor
-    out_channels: Tensor
-    taps: Tensor
-    length: Tensor
-    bias: Tensor
+    def __init__(self, layers: Callable[[], list[SoftLayer]], in_channels: Tensor,
+                 out_channels: Tensor, taps: Tensor, length: Tensor, bias: Tensor) -> None:
+        self._make_layers = layers
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.taps = taps
+        self.length = length
+        self.bias = bias
+
+    @cached_property
+    def layers(self) -> list[SoftLayer]:
+        return self._make_layers()
 
 
 def conv_arch(model: nn.Module, example_input: Tensor) -> list[LayerArch]:

@@ -19,15 +19,11 @@ import torch
 from torch import Tensor, nn
 
 from .convert import MASKS
-from .layer import PITConv1d
+from .layer import LayerMasks, PITConv1d
 from .masks import THRESHOLD, ChannelMask, Mask, binarized, trailing_zeros, unit_clamp
 
 KINDS = {"dilation": "gamma", "rf": "beta", "channels": "alpha"}
 """Each search option's flat parameter."""
-
-LayerMasks = tuple[Tensor | None, Tensor | None]
-"""What a layer's forward takes: time mask in weight order (oldest tap first) and
-channel keep values, each None when not searched."""
 
 
 @dataclass
@@ -35,14 +31,13 @@ class MaskValues:
     """One evaluation of every mask (binarized or soft) in batched form.
 
     ``time`` is (layers, max kernel) in tap order (index j = j samples back), zero past
-    each layer's kernel; ``in_keep``/``out_keep`` hold every layer's input and output
-    channel keep values back to back, ``in_channels``/``out_channels``/``taps`` their
+    each layer's kernel; ``channels`` holds every group's channel keep values back to
+    back, then a constant 1; ``in_channels``/``out_channels``/``taps`` are the
     per-layer sums.
     """
 
     time: Tensor
-    in_keep: list[Tensor]
-    out_keep: list[Tensor]
+    channels: Tensor
     in_channels: Tensor
     out_channels: Tensor
     taps: Tensor
@@ -100,7 +95,11 @@ class MaskBank(nn.Module):
         valid = torch.zeros(len(layers), width)
         for row, k in enumerate(kernels):
             valid[row, :k] = 1.0
+        # A receptive-field mask is zero past its kernel already.
+        self.needs_valid = any(layer.rf_mask is None for layer in layers)
         buffer("valid", valid)
+        buffer("one", torch.ones(1))
+        buffer("ones_row", torch.ones(1, width))
         # Weight order is oldest tap first: weight position p of layer l is tap k - 1 - p.
         buffer("weight_order", torch.tensor(
             [row * width + k - 1 - p for row, k in enumerate(kernels) for p in range(k)]))
@@ -117,11 +116,11 @@ class MaskBank(nn.Module):
                     index[d, j, i] = start + i
             start += mask.levels
         buffer("dilation_index", index)
-        buffer("dilation_row", self._rows([layer.dilation_mask in self._dilation
+        buffer("dilation_row", self._rows([layer.dilation_mask is not None
                                            for layer in layers]))
 
         # Receptive field: beta of the r-th layer padded to width - 1 (trailing zero),
-        # theta of tap j >= 1 is the suffix sum of beta from j - 1 on.
+        # theta of tap j >= 1 is the suffix sum of beta from j - 1 on, theta_0 = 0.
         betas = sum(mask.kernel_size - 1 for mask in self._rf)
         index = torch.full((len(self._rf), max(width - 1, 1)), betas)
         start = 0
@@ -129,10 +128,14 @@ class MaskBank(nn.Module):
             index[r, : mask.kernel_size - 1] = torch.arange(start, start + mask.kernel_size - 1)
             start += mask.kernel_size - 1
         buffer("rf_index", index)
-        buffer("suffix_sum", torch.ones(index.shape[1], index.shape[1]).tril())
+        buffer("zero", torch.zeros(1))
+        suffix_sum = torch.zeros(index.shape[1], width)
+        suffix_sum[:, 1:] = torch.ones(index.shape[1], width - 1).tril()
+        buffer("suffix_sum", suffix_sum)
         newest = torch.zeros(width, dtype=torch.bool)
         newest[0] = True
         buffer("newest", newest)
+        buffer("newest_value", newest.float())
         buffer("rf_row", self._rows([layer.rf_mask is not None for layer in layers]))
 
         # Channels: alpha of every group back to back; the trailing entry is a constant 1
@@ -159,10 +162,18 @@ class MaskBank(nn.Module):
                                         dtype=torch.long))
         buffer("out_index", torch.tensor([i for runs in outs for i in gather(runs)],
                                          dtype=torch.long))
-        buffer("in_layer", torch.tensor([row for row, n in enumerate(self.in_sizes)
-                                         for _ in range(n)], dtype=torch.long))
-        buffer("out_layer", torch.tensor([row for row, n in enumerate(self.out_sizes)
-                                          for _ in range(n)], dtype=torch.long))
+        # Channel keep values of the affine BatchNorms (folded into their terms).
+        self._affine = [row for row, layer in enumerate(layers) if layer.out_mask is not None
+                        and layer.bn is not None and layer.bn.affine]
+        self.affine_sizes = [layers[row].out_channels for row in self._affine]
+        buffer("affine_index", torch.tensor([i for row in self._affine for i in gather(outs[row])],
+                                            dtype=torch.long))
+        # counts @ channels: each layer's input channels, then its output channels.
+        counts = torch.zeros(2 * len(layers), alphas + 1)
+        for row, runs in enumerate([*ins, *outs]):
+            for i in gather(runs):
+                counts[row, i] += 1.0
+        buffer("counts", counts)
 
     def get_parameter_of(self, kind: str) -> nn.Parameter | None:
         """The flat parameter of a mask kind (``"dilation"``, ``"rf"``, ``"channels"``),
@@ -213,8 +224,7 @@ class MaskBank(nn.Module):
             if any(level is not None for level in forced):
                 keep = torch.where(*self._forced_keep(forced, keep.device), keep)
             gates = binarized(strength, keep)
-        gates = torch.cat([gates, gates.new_ones(1)])
-        return gates[self.dilation_index].prod(dim=-1)
+        return torch.cat([gates, self.one])[self.dilation_index].prod(dim=-1)
 
     def _forced_keep(self, forced: list[int | None], device: torch.device
                      ) -> tuple[Tensor, Tensor]:
@@ -227,28 +237,28 @@ class MaskBank(nn.Module):
 
     def _rf_taps(self, binary: bool) -> Tensor:
         """(layers with a receptive-field mask, width) keep values."""
-        beta = self.beta.abs()
-        beta = torch.cat([beta, beta.new_zeros(1)])
-        theta = beta[self.rf_index] @ self.suffix_sum
-        theta = torch.cat([theta.new_zeros(len(theta), 1), theta], dim=1)
+        theta = torch.cat([self.beta.abs(), self.zero])[self.rf_index] @ self.suffix_sum
         if binary:
             return binarized(theta, (theta.detach() > THRESHOLD) | self.newest)
-        return self.newest.to(theta.dtype) + unit_clamp(theta)
+        return self.newest_value + unit_clamp(theta)
 
     def time(self, binary: bool) -> Tensor:
         """(layers, width) time masks in tap order, zero past each kernel."""
-        time = self.valid
-        for rows, taps in ((self.dilation_row, self._dilation_taps if self._dilation else None),
-                           (self.rf_row, self._rf_taps if self._rf else None)):
-            if taps is not None:
-                values = taps(binary)
-                time = time * torch.cat([values.new_ones(1, values.shape[1]), values])[rows]
+        time = self.valid if self.needs_valid else None
+        for masks, rows, taps in ((self._dilation, self.dilation_row, self._dilation_taps),
+                                  (self._rf, self.rf_row, self._rf_taps)):
+            if not masks:
+                continue
+            values = taps(binary)
+            if len(masks) < len(self._layers):
+                values = torch.cat([self.ones_row, values])[rows]
+            time = values if time is None else time * values
         return time
 
     def channels(self, binary: bool) -> Tensor:
         """Keep values of every group's channels back to back, then a constant 1."""
         if not self._channels:
-            return self.valid.new_ones(1)
+            return self.one
         strength = self.alpha.abs()
         if binary:
             # Above the threshold, plus each group's strongest channel (the first one
@@ -263,17 +273,26 @@ class MaskBank(nn.Module):
             values = binarized(strength, keep)
         else:
             values = unit_clamp(strength)
-        return torch.cat([values, values.new_ones(1)])
+        return torch.cat([values, self.one])
 
     # -- what the network and the costs read ------------------------------------------
 
     def forward(self) -> tuple[LayerMasks, ...]:
         """Binarized masks for each layer's forward pass, in layer order."""
         time = self.time(binary=True).flatten()[self.weight_order].split(self.kernel_sizes)
-        keep = self.channels(binary=True)[:-1].split(self.group_sizes) if self._channels else ()
+        channels = self.channels(binary=True)
+        keep = channels[:-1].split(self.group_sizes) if self._channels else ()
+        affine: list[tuple[Tensor, Tensor] | None] = [None] * len(self._layers)
+        if self._affine:
+            scale = channels[self.affine_index]
+            bns = [self._layers[row].bn for row in self._affine]
+            weights = (torch.cat([bn.weight for bn in bns]) * scale).split(self.affine_sizes)
+            biases = (torch.cat([bn.bias for bn in bns]) * scale).split(self.affine_sizes)
+            for i, row in enumerate(self._affine):
+                affine[row] = (weights[i], biases[i])
         return tuple(
             (time[row] if self.has_time[row] else None,
-             keep[group] if group is not None else None)
+             keep[group] if group is not None else None, affine[row])
             for row, group in enumerate(self.out_groups)
         )
 
@@ -281,13 +300,10 @@ class MaskBank(nn.Module):
         """Every mask and its per-layer sums, as the cost models read them."""
         time = self.time(binary)
         channels = self.channels(binary)
-        in_keep, out_keep = channels[self.in_index], channels[self.out_index]
-        layers = len(self._layers)
-        return MaskValues(
-            time=time,
-            in_keep=list(in_keep.split(self.in_sizes)),
-            out_keep=list(out_keep.split(self.out_sizes)),
-            in_channels=in_keep.new_zeros(layers).index_add(0, self.in_layer, in_keep),
-            out_channels=out_keep.new_zeros(layers).index_add(0, self.out_layer, out_keep),
-            taps=time.sum(dim=1),
-        )
+        in_channels, out_channels = (self.counts @ channels).split(len(self._layers))
+        return MaskValues(time, channels, in_channels, out_channels, time.sum(dim=1))
+
+    def layer_keeps(self, channels: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+        """Each layer's input and output channel keep values out of ``channels``."""
+        return (list(channels[self.in_index].split(self.in_sizes)),
+                list(channels[self.out_index].split(self.out_sizes)))

@@ -182,12 +182,16 @@ class PIT(nn.Module):
         of the masks (binarized or clamped, as ``cost_view`` says)."""
         binarized = self.cost_view == "binarized"
         values = self._bank.values(binarized)
-        layers = [
-            SoftLayer(space, layer, values.in_keep[row], values.out_keep[row],
-                      values.time[row, : space.kernel_size], binarized)
-            for row, (space, (_, layer)) in enumerate(
-                zip(self.search_space(), self.layers(), strict=True))
-        ]
+
+        def layers() -> list[SoftLayer]:
+            in_keep, out_keep = self._bank.layer_keeps(values.channels)
+            return [
+                SoftLayer(space, layer, in_keep[row], out_keep[row],
+                          values.time[row, : space.kernel_size], binarized)
+                for row, (space, (_, layer)) in enumerate(
+                    zip(self.search_space(), self.layers(), strict=True))
+            ]
+
         return SoftNetwork(layers, values.in_channels, values.out_channels, values.taps,
                            self._length, self._bias)
 

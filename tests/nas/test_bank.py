@@ -63,7 +63,7 @@ def test_batched_masks_equal_the_layers_own(make_seed, shape):
                 for _, layer in pit.layers():
                     if layer.out_mask is not None:
                         layer.out_mask.alpha.fill_(0.25)
-        for (_, layer), (time, keep) in zip(pit.layers(), bank(), strict=True):
+        for (_, layer), (time, keep, affine) in zip(pit.layers(), bank(), strict=True):
             if layer.has_time_mask:
                 assert torch.equal(time, torch.flip(layer.time_mask(), [0]))
             else:
@@ -72,6 +72,11 @@ def test_batched_masks_equal_the_layers_own(make_seed, shape):
                 assert torch.equal(keep, layer.out_mask())
             else:
                 assert keep is None
+            if layer.out_mask is not None and layer.bn is not None:
+                assert torch.equal(affine[0], layer.bn.weight * keep)
+                assert torch.equal(affine[1], layer.bn.bias * keep)
+            else:
+                assert affine is None
         for batched, own in zip(pit.soft_layers(), layerwise_soft_layers(pit), strict=True):
             for name in ("in_keep", "out_keep", "tap_keep"):
                 torch.testing.assert_close(getattr(batched, name), getattr(own, name),
@@ -87,7 +92,7 @@ def test_forced_dilations_reach_the_batched_masks():
     layers = [layer for _, layer in pit.layers()]
     layers[0].dilation_mask.forced = 1
     layers[5].dilation_mask.forced = 3
-    for layer, (time, _) in zip(layers, bank(), strict=True):
+    for layer, (time, *_) in zip(layers, bank(), strict=True):
         assert torch.equal(time, torch.flip(layer.time_mask(), [0]))
     assert layers[5].kernel_size == 17 and bank()[5][0].nonzero().flatten().tolist() == [0, 8, 16]
 
