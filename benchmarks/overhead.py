@@ -72,9 +72,12 @@ def plinio_step(path: str | None, x: torch.Tensor, y: torch.Tensor,
     except ImportError as exc:
         return f"cannot import PLiNIO ({exc}); pass --plinio PATH to a checkout " \
                "and install its requirements"
-    model = methods.PIT(TEMPONet().to(device), cost=costs.params,
-                        input_shape=tuple(x.shape[1:]), train_features=True, train_rf=True,
-                        train_dilation=True).to(device).train()
+    try:
+        model = methods.PIT(TEMPONet().to(device), cost=costs.params,
+                            input_shape=tuple(x.shape[1:]), train_features=True,
+                            train_rf=True, train_dilation=True).to(device).train()
+    except Exception as exc:  # another project's code: report, do not stop the run
+        return f"PLiNIO could not wrap the seed: {type(exc).__name__}: {exc}"
     return make_step(model, x, y, device, nas=list(model.nas_parameters()),
                      cost=lambda: model.cost)
 
@@ -116,7 +119,7 @@ def main() -> None:
     plain = TEMPONet().to(device).train()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnsearchedLayerWarning)
-        pit = PIT(TEMPONet(), x, cost="params").to(device).train()
+        pit = PIT(TEMPONet(), x.cpu(), cost="params").to(device).train()
     steps = {
         "plain": make_step(plain, x, y, device),
         "pit": make_step(pit, x, y, device, nas=list(pit.nas_parameters()),

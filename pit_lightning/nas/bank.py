@@ -12,6 +12,8 @@ compute one layer at a time.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -224,7 +226,9 @@ class MaskBank(nn.Module):
             if any(level is not None for level in forced):
                 keep = torch.where(*self._forced_keep(forced, keep.device), keep)
             gates = binarized(strength, keep)
-        return torch.cat([gates, self.one])[self.dilation_index].prod(dim=-1)
+        gated = gather(torch.cat([gates, self.one]), self.dilation_index).unbind(-1)
+        # A chain of products, not prod(): its backward reads the tensor on the host.
+        return functools.reduce(operator.mul, gated)
 
     def _forced_keep(self, forced: list[int | None], device: torch.device
                      ) -> tuple[Tensor, Tensor]:
@@ -237,7 +241,7 @@ class MaskBank(nn.Module):
 
     def _rf_taps(self, binary: bool) -> Tensor:
         """(layers with a receptive-field mask, width) keep values."""
-        theta = torch.cat([self.beta.abs(), self.zero])[self.rf_index] @ self.suffix_sum
+        theta = gather(torch.cat([self.beta.abs(), self.zero]), self.rf_index) @ self.suffix_sum
         if binary:
             return binarized(theta, (theta.detach() > THRESHOLD) | self.newest)
         return self.newest_value + unit_clamp(theta)
@@ -251,7 +255,7 @@ class MaskBank(nn.Module):
                 continue
             values = taps(binary)
             if len(masks) < len(self._layers):
-                values = torch.cat([self.ones_row, values])[rows]
+                values = gather(torch.cat([self.ones_row, values]), rows)
             time = values if time is None else time * values
         return time
 
@@ -279,12 +283,12 @@ class MaskBank(nn.Module):
 
     def forward(self) -> tuple[LayerMasks, ...]:
         """Binarized masks for each layer's forward pass, in layer order."""
-        time = self.time(binary=True).flatten()[self.weight_order].split(self.kernel_sizes)
+        time = gather(self.time(binary=True).flatten(), self.weight_order).split(self.kernel_sizes)
         channels = self.channels(binary=True)
         keep = channels[:-1].split(self.group_sizes) if self._channels else ()
         affine: list[tuple[Tensor, Tensor] | None] = [None] * len(self._layers)
         if self._affine:
-            scale = channels[self.affine_index]
+            scale = gather(channels, self.affine_index)
             bns = [self._layers[row].bn for row in self._affine]
             weights = (torch.cat([bn.weight for bn in bns]) * scale).split(self.affine_sizes)
             biases = (torch.cat([bn.bias for bn in bns]) * scale).split(self.affine_sizes)
@@ -305,5 +309,14 @@ class MaskBank(nn.Module):
 
     def layer_keeps(self, channels: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """Each layer's input and output channel keep values out of ``channels``."""
-        return (list(channels[self.in_index].split(self.in_sizes)),
-                list(channels[self.out_index].split(self.out_sizes)))
+        return (list(gather(channels, self.in_index).split(self.in_sizes)),
+                list(gather(channels, self.out_index).split(self.out_sizes)))
+
+
+def gather(source: Tensor, index: Tensor) -> Tensor:
+    """``source[index]`` along the first dimension, for any index shape.
+
+    ``index_select`` accumulates its gradient with ``index_add``; advanced indexing
+    goes through ``index_put`` with sorting.
+    """
+    return source.index_select(0, index.flatten()).view(*index.shape, *source.shape[1:])
