@@ -114,12 +114,13 @@ class PIT(nn.Module):
             yield name, self.model.get_submodule(name)
 
     def nas_parameters(self) -> Iterator[nn.Parameter]:
-        """The mask parameters (alpha, beta, gamma), each once."""
+        """The mask parameters: one flat ``gamma``, ``beta`` and ``alpha`` for the whole
+        network (those searched)."""
         return self.mask_parameters(*SEARCH_OPTIONS)
 
     def mask_parameters(self, *kinds: str) -> Iterator[nn.Parameter]:
-        """The mask parameters of the given kinds (``"dilation"``, ``"rf"``,
-        ``"channels"``), each once."""
+        """The flat mask parameter of each given kind (``"dilation"``, ``"rf"``,
+        ``"channels"``) that some layer searches."""
         unknown = set(kinds) - set(SEARCH_OPTIONS)
         if unknown:
             raise PITError(f"unknown mask kind(s) {sorted(unknown)}; kinds are "
