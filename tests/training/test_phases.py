@@ -294,3 +294,26 @@ def test_a_forced_dilation_keeps_its_taps_and_the_gradient():
     assert mask.gamma.grad is not None
     mask.forced = None
     assert mask().tolist() == [1.0] * 9
+
+
+@pytest.mark.parametrize(
+    ("epoch", "phase", "rest"),
+    [
+        (0, "search", ["search"] * 3 + ["finetune"] * 3),  # end of warmup
+        (2, "search", ["search"] + ["finetune"] * 3),  # during the search
+        (3, "finetune", ["finetune"] * 3),  # end of the search
+        (5, "finetune", ["finetune"]),  # during fine-tune
+    ],
+)
+def test_resume_from_every_checkpoint_of_a_fit(tmp_path, chorale_cache, epoch, phase, rest):
+    first = _checkpointing_run(tmp_path, chorale_cache)
+    ckpt_path = tmp_path / "ckpt" / f"epoch={epoch}.ckpt"
+    assert torch.load(ckpt_path, weights_only=False)["pit"]["phase"] == phase
+    record = Record()
+    module = tiny_module()
+    trainer(tmp_path / "resumed", [*phases(1, 3, 3), record]).fit(
+        module, tiny_data(chorale_cache), ckpt_path=ckpt_path
+    )
+    assert record.phases == rest
+    assert not isinstance(module.net, PIT)
+    assert len(module.final_arch) == len(first.final_arch)
