@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from hw_profiler.energy.model import EnergyMeter
 from hw_profiler.errors import BoardCommandError
 from hw_profiler.geometry import LayerGeometry
-from hw_profiler.table.store import LatencyTable
+from hw_profiler.table.store import VERDICTS, LatencyTable
 
 
 class BenchResult(Protocol):
@@ -109,8 +109,11 @@ class TableProfiler:
                     values = self.measure(geometry)
                 except BoardCommandError as exc:
                     # the board cannot run this geometry (memory, unsupported op): store the
-                    # verdict so a resumed run does not ask again
+                    # verdict so a resumed run does not ask again. Any other error says
+                    # nothing about the geometry and is never stored.
                     name = getattr(exc, "name", None) or "ERROR"
+                    if name not in VERDICTS:
+                        raise
                     summary.failed[name] = summary.failed.get(name, 0) + 1
                     values = {
                         "status": name,
