@@ -67,7 +67,6 @@ MIN_CHUNK_BYTES = 64
 """Smallest LOAD_CHUNK the adaptive chunking shrinks to."""
 _GROW_AFTER = 8  # clean chunks in a row before the chunk size doubles again
 _GRACE_S = 0.05  # after a damaged frame: how long a valid reply may still take to follow
-_LINK_FAULTS = (ErrorCode.BAD_CRC, ErrorCode.TOO_LONG)
 # Generous worst case for the reply deadline of BENCH_LAYER: 1 us per MAC per run covers a
 # Cortex-M0 at 16 MHz; QEMU and faster cores answer far sooner.
 _SECONDS_PER_MAC = 1e-6
@@ -426,8 +425,12 @@ def seconds_per_tick(info: InfoReply, clock_hz: float | None = None) -> float:
 
 
 def _is_link_fault(frame: Frame) -> bool:
-    """An ERROR reply saying the board received a damaged or oversized frame."""
-    return len(frame.payload) == 4 and frame.payload[0] in _LINK_FAULTS
+    """An ERROR reply saying the board received a damaged frame: BAD_CRC, or TOO_LONG
+    from the parser (SEQ 0; a TOO_LONG with the request's SEQ is RUN's verdict)."""
+    if len(frame.payload) != 4:
+        return False
+    code = frame.payload[0]
+    return code == ErrorCode.BAD_CRC or (code == ErrorCode.TOO_LONG and frame.seq == 0)
 
 
 def format_version(value: int) -> str:
