@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from hw_profiler.boards import DEFAULT_BOARD, BoardProfile, load_board
 from hw_profiler.energy.model import EnergyMeter, EstimatedEnergy, make_meter
 from hw_profiler.flashers import make_flasher
-from hw_profiler.session import BoardSession, format_version, seconds_per_tick
+from hw_profiler.session import BoardSession, RetryPolicy, format_version, seconds_per_tick
 from hw_profiler.table.store import TableMeta
 
 BoardLike = str | os.PathLike[str] | BoardProfile
@@ -64,14 +64,24 @@ def open_board(
     firmware: str | os.PathLike[str] | None = None,
     url: str | None = None,
     timeout_s: float | None = None,
+    retries: int | None = None,
+    byte_timeout_s: float | None = None,
+    chunk_bytes: int | None = None,
 ) -> Iterator[Board]:
     """Power (monitor), flash, start and handshake a board; yields it ready.
 
     ``url`` skips flashing and talks to an already running board at that pyserial URL.
+    The link settings left ``None`` come from the profile's ``uart`` section.
     Everything started is stopped on exit, also on errors.
     """
     profile = load_board(board)
-    timeout = timeout_s if timeout_s is not None else profile.uart.timeout_s
+    uart = profile.uart
+    timeout = timeout_s if timeout_s is not None else uart.timeout_s
+    policy = RetryPolicy(
+        retries=uart.retries if retries is None else retries,
+        byte_timeout_s=uart.byte_timeout_s if byte_timeout_s is None else byte_timeout_s,
+        chunk_bytes=uart.chunk_bytes if chunk_bytes is None else chunk_bytes,
+    )
     with contextlib.ExitStack() as stack:
         # a power monitor supplies the board, so it comes up before flashing
         meter = make_meter(profile) if profile.monitor is not None else None
@@ -80,7 +90,7 @@ def open_board(
         if url is None:
             url = stack.enter_context(make_flasher(profile, firmware))
         session = stack.enter_context(
-            BoardSession.open(url, baud=profile.uart.baud, timeout_s=timeout)
+            BoardSession.open(url, baud=uart.baud, timeout_s=timeout, policy=policy)
         )
         assert session.info is not None
         clock = session.info.core_clock_hz or profile.clock_hz
