@@ -128,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--limit", type=int, help="measure at most this many missing entries")
+    p.add_argument(
+        "--reconnects",
+        type=_count,
+        default=2,
+        help="times a lost board link is opened again (the emulator restarted) before "
+        "giving up; completed entries stay in the table (default 2)",
+    )
     p.add_argument("--no-progress", action="store_true")
 
     for name, text in (
@@ -212,6 +219,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             repeats=args.repeats,
             progress=not args.no_progress,
+            reconnects=args.reconnects,
         )
     print(result.summary)
     print(

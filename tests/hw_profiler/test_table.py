@@ -10,7 +10,7 @@ import pytest
 
 from hw_profiler.boards import load_board
 from hw_profiler.energy import EstimatedEnergy
-from hw_profiler.errors import BoardCommandError, TableError
+from hw_profiler.errors import BoardCommandError, PortError, TableError
 from hw_profiler.table import (
     COLUMNS,
     ChannelGrid,
@@ -220,3 +220,51 @@ def test_temp_files_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(OSError, match="disk full"):
         LatencyTable.load(path).save()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+
+class DroppingBoard(FakeBoard):
+    """Loses the link (the port fails) on its call number ``lose_at``."""
+
+    def __init__(self, lose_at: int) -> None:
+        super().__init__()
+        self.lose_at = lose_at
+
+    def bench_layer(self, g: LayerGeometry, warmup: int, repeats: int, seed: int) -> FakeBench:
+        if len(self.calls) == self.lose_at:
+            raise PortError("reading from board port 'fake' failed: disconnected")
+        return super().bench_layer(g, warmup, repeats, seed)
+
+
+GEOMS = [LayerGeometry("conv1d", 4, c, 3, d, 16) for c in (1, 4, 8) for d in (1, 2)]
+
+
+def test_lost_link_reconnects_and_resumes(tmp_path: Path) -> None:
+    table = LatencyTable.open(tmp_path / "t.csv", META)
+    boards = [DroppingBoard(lose_at=2), DroppingBoard(lose_at=3), FakeBoard()]
+    opened = iter(boards[1:])
+    meter = EstimatedEnergy(load_board("qemu_stm32f4").power, META.clock_hz)
+    profiler = TableProfiler(boards[0], table, meter, progress=False,
+                             reconnect=lambda: next(opened), reconnects=2)
+    summary = profiler.run(GEOMS)
+    assert summary.reconnects == 2 and summary.measured == len(GEOMS)
+    assert [len(b.calls) for b in boards] == [2, 3, 1]
+    reference = run_profile(tmp_path / "ref.csv", GEOMS, FakeBoard())
+    pd.testing.assert_frame_equal(LatencyTable.load(tmp_path / "t.csv").frame(),
+                                  reference.frame())
+
+
+def test_reconnects_are_bounded_and_the_table_kept(tmp_path: Path) -> None:
+    table = LatencyTable.open(tmp_path / "t.csv", META)
+    meter = EstimatedEnergy(load_board("qemu_stm32f4").power, META.clock_hz)
+    attempts = []
+
+    def reconnect() -> FakeBoard:
+        attempts.append(1)
+        raise PortError("cannot open board port 'fake': gone")
+
+    profiler = TableProfiler(DroppingBoard(lose_at=2), table, meter, progress=False,
+                             reconnect=reconnect, reconnects=3)
+    with pytest.raises(PortError, match="gone"):
+        profiler.run(GEOMS)
+    assert len(attempts) == 3
+    assert len(LatencyTable.load(tmp_path / "t.csv")) == 2
