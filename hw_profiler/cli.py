@@ -258,6 +258,8 @@ def _torch_file(path: Path, what: str, trusted: bool = False) -> Any:
     except pickle.UnpicklingError as exc:
         if trusted or "weights only" not in str(exc).lower():
             raise HwProfilerError(f"cannot load {what} {path}: {exc}") from exc
+        if what != "--model":
+            raise HwProfilerError(f"{what} {path} holds pickled objects, not a tensor") from exc
         raise HwProfilerError(
             f"{what} {path} is a pickled object: loading it runs code from the file; "
             "pass --trust-model if you made it or trust its source"

@@ -189,8 +189,9 @@ class BoardSession:
                 return "cut"
             if damaged and not self.parser.pending and now - last_byte > _GRACE_S:
                 return "corrupt"
-            if now >= deadline and (not self.parser.pending or now >= deadline + self.timeout_s):
-                return "corrupt" if damaged else "silence"  # (or endless noise)
+            overdue = now >= deadline + self.timeout_s  # a reply that never ends: noise
+            if now >= deadline and (not self.parser.pending or overdue):
+                return "corrupt" if damaged else "silence"
             data = self._read_some()
             if not data:
                 continue
@@ -248,7 +249,9 @@ class BoardSession:
             problems.append(outcome)
         raise self._link_error(command, problems, timeout_s)
 
-    def _link_error(self, command: str, problems: list[str], timeout_s: float) -> BoardTimeoutError:
+    def _link_error(
+        self, command: str, problems: list[str], timeout_s: float
+    ) -> BoardTimeoutError:
         if all(p == "silence" for p in problems):
             return BoardTimeoutError(
                 f"no reply to {command} from {self.name} within {timeout_s:g} s "

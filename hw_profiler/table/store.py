@@ -10,9 +10,9 @@ Every completed entry rewrites the file through a temporary file and an atomic r
 so a killed run leaves the last good table and resumes from it; opening the table for
 writing removes temporary files a killed run left behind (one writer per table file).
 
-A row is complete when its status is ``ok`` with every measured value present, or when it
-is one of the board's verdicts on the geometry (:data:`VERDICTS`). Anything else (a link
-fault's name, an empty value) is not a measurement: it is measured again.
+A row is complete when its status is ``ok`` with its latency present, or when
+it is one of the board's verdicts on the geometry (:data:`VERDICTS`). Anything else (a
+link fault's name, a row cut short) is not a measurement: it is measured again.
 """
 
 from __future__ import annotations
@@ -53,8 +53,7 @@ VALUES = [
 COLUMNS = KEY + VALUES
 VERDICTS = ("NO_MEMORY", "BAD_ARG", "UNSUPPORTED")
 """Board errors that describe the geometry itself, so a resumed run does not ask again."""
-_MEASURED = ["macs", "warmup", "repeats", "ticks_median", "ticks_min", "ticks_max",
-             "latency_s", "latency_min_s", "latency_max_s", "energy_j", "output_crc32"]
+_MEASURED = ["latency_s"]  # what every cost of an ok row starts from
 _NUMERIC = [c for c in VALUES if c not in ("status", "energy_source")]
 _DTYPES = {
     **{k: "int64" for k in KEY if k not in ("op", "dtype")},
