@@ -296,6 +296,13 @@ def test_a_forced_dilation_keeps_its_taps_and_the_gradient():
     assert mask().tolist() == [1.0] * 9
 
 
+@pytest.fixture(scope="module")
+def checkpointed_fit(tmp_path_factory, chorale_cache):
+    """One fit (warmup 1, search 3, fine-tune 3 epochs) with a checkpoint every epoch."""
+    root = tmp_path_factory.mktemp("checkpointed")
+    return root, _checkpointing_run(root, chorale_cache)
+
+
 @pytest.mark.parametrize(
     ("epoch", "phase", "rest"),
     [
@@ -305,9 +312,10 @@ def test_a_forced_dilation_keeps_its_taps_and_the_gradient():
         (5, "finetune", ["finetune"]),  # during fine-tune
     ],
 )
-def test_resume_from_every_checkpoint_of_a_fit(tmp_path, chorale_cache, epoch, phase, rest):
-    first = _checkpointing_run(tmp_path, chorale_cache)
-    ckpt_path = tmp_path / "ckpt" / f"epoch={epoch}.ckpt"
+def test_resume_from_every_checkpoint_of_a_fit(tmp_path, chorale_cache, checkpointed_fit,
+                                                epoch, phase, rest):
+    root, first = checkpointed_fit
+    ckpt_path = root / "ckpt" / f"epoch={epoch}.ckpt"
     assert torch.load(ckpt_path, weights_only=False)["pit"]["phase"] == phase
     record = Record()
     module = tiny_module()
