@@ -65,7 +65,7 @@ _DTYPES = {"int8": DType.INT8, "float32": DType.FLOAT32}
 _RESYNC_ZEROS = bytes(6 + MAX_PAYLOAD)
 MIN_CHUNK_BYTES = 64
 """Smallest LOAD_CHUNK the adaptive chunking shrinks to."""
-_GROW_AFTER = 8  # clean chunks in a row before the chunk size doubles again
+_GROW_AFTER = 4  # clean chunks in a row before the chunk size doubles again
 _GRACE_S = 0.05  # after a damaged frame: how long a valid reply may still take to follow
 # Generous worst case for the reply deadline of BENCH_LAYER: 1 us per MAC per run covers a
 # Cortex-M0 at 16 MHz; QEMU and faster cores answer far sooner.
@@ -81,7 +81,7 @@ class RetryPolicy:
     ``byte_timeout_s`` gives up on a reply frame that started and then went silent, instead
     of waiting out the whole reply timeout. ``chunk_bytes`` caps the image bytes per
     LOAD_CHUNK (default: as many as the board's max_payload allows); the chunk size halves
-    after each damaged chunk, so a noisy link still loads a model.
+    when a chunk is damaged repeatedly, so a noisy link still loads a model.
     """
 
     retries: int = 5
@@ -337,11 +337,11 @@ class BoardSession:
     def load_model(self, image: bytes) -> LoadEndReply:
         """LOAD_BEGIN, LOAD_CHUNKs, LOAD_END, with a chunk size that adapts to the link.
 
-        Each chunk that fails an attempt halves the chunk size (down to
-        ``MIN_CHUNK_BYTES``); after a run of clean chunks it doubles again, up to the
-        policy's ``chunk_bytes`` or the board's max_payload. A chunk may use the policy's
-        retries; a LOAD_END whose reply was lost and so meets a finished load restarts
-        the upload once.
+        A chunk that fails twice in a row halves the chunk size, and so does each
+        further failure (down to ``MIN_CHUNK_BYTES``); after 4 clean chunks in a row it
+        doubles again, up to the policy's ``chunk_bytes`` or the board's max_payload.
+        A chunk may use the policy's retries; a LOAD_END whose reply was lost and so
+        meets a finished load restarts the upload once.
         """
         top = self._info().max_payload - 4
         if self.policy.chunk_bytes is not None:
@@ -360,7 +360,9 @@ class BoardSession:
                     self.retried += 1
                     if len(problems) > self.policy.retries:
                         raise self._link_error("LOAD_CHUNK", problems, self.timeout_s)
-                    size, clean = max(MIN_CHUNK_BYTES, size // 2), 0
+                    if len(problems) >= 2:  # repeated damage: a smaller frame fares better
+                        size = max(MIN_CHUNK_BYTES, size // 2)
+                    clean = 0
                     continue
                 reply = self._decode(outcome, req, "LOAD_CHUNK")
                 assert isinstance(reply, LoadChunkReply)

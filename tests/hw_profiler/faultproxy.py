@@ -66,6 +66,8 @@ class FaultProxy:
             else:
                 return
             board = socket.create_connection(self.target)
+            for sock in (client, board):  # relay each write at once, as a wire would
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             rngs = {client: random.Random(self.seed), board: random.Random(self.seed + 1)}
             peer = {client: board, board: client}
             try:
