@@ -248,6 +248,9 @@ def _read_geometries(path: Path) -> list[LayerGeometry]:
     return geoms
 
 
+FX_SAVE = "torch.save(torch.fx.symbolic_trace(model), path)"
+
+
 def _torch_file(path: Path, what: str, trusted: bool = False) -> Any:
     import pickle
 
@@ -266,7 +269,14 @@ def _torch_file(path: Path, what: str, trusted: bool = False) -> Any:
         ) from exc
     except FileNotFoundError as exc:
         raise HwProfilerError(f"{what} {path} not found") from exc
-    except (OSError, RuntimeError, EOFError, ValueError, AttributeError, ImportError) as exc:
+    except (AttributeError, ImportError) as exc:
+        # A module pickled from a script names classes that only that script defines.
+        raise HwProfilerError(
+            f"cannot load {what} {path}: it refers to code that cannot be imported here "
+            f"({str(exc).splitlines()[0]}); save the network fx-traced: "
+            f"{FX_SAVE}"
+        ) from exc
+    except (OSError, RuntimeError, EOFError, ValueError) as exc:
         raise HwProfilerError(
             f"cannot load {what} {path}: truncated or not a torch.save() file "
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
@@ -282,8 +292,8 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, Any]:
     if not isinstance(model, nn.Module):
         kind = "a state dict" if isinstance(model, dict) else type(model).__name__
         raise HwProfilerError(
-            f"--model {args.model} holds {kind}, not a network: save the whole module "
-            "(torch.save(model, path))"
+            f"--model {args.model} holds {kind}, not a network: save the network itself, "
+            f"fx-traced: {FX_SAVE}"
         )
     if args.calib is not None:
         calib = _torch_file(args.calib, "--calib")

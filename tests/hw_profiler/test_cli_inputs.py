@@ -3,6 +3,7 @@ and nothing started (these checks run before any board is opened)."""
 
 from __future__ import annotations
 
+import runpy
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,23 @@ def test_deploy_inputs(files, tmp_path, capsys, extra: list[str], model: str, me
     argv = ["validate", "--model", f"@{model}", "--trust-model", *extra]
     assert _exit_status(main, _paths(argv, files, tmp_path)) == 2
     _one_error_line(capsys.readouterr().err, message)
+
+
+def test_a_module_pickled_from_a_script_says_to_save_it_fx_traced(tmp_path, capsys) -> None:
+    script = tmp_path / "make_net.py"
+    script.write_text(
+        "import torch\nfrom torch import nn\n"
+        "class MyNet(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.conv = nn.Conv1d(4, 4, 3)\n"
+        "    def forward(self, x):\n        return self.conv(x)\n"
+        f"torch.save(MyNet(), {str(tmp_path / 'script_net.pt')!r})\n"
+    )
+    runpy.run_path(str(script), run_name="__main__")
+    argv = ["deploy", "--model", str(tmp_path / "script_net.pt"), "--input-shape", "4,32",
+            "--trust-model"]
+    assert _exit_status(main, argv) == 2
+    _one_error_line(capsys.readouterr().err, "save the network fx-traced: torch.save(torch.fx")
 
 
 def test_pickled_model_needs_trust(files, tmp_path, capsys) -> None:
