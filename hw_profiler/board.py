@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from hw_profiler.boards import DEFAULT_BOARD, BoardProfile, load_board
 from hw_profiler.energy.model import EnergyMeter, EstimatedEnergy, make_meter
-from hw_profiler.flashers import make_flasher
+from hw_profiler.errors import FlashError
+from hw_profiler.flashers import Flasher, make_flasher
 from hw_profiler.session import BoardSession, format_version, seconds_per_tick
 from hw_profiler.table.store import TableMeta
 
@@ -27,6 +28,19 @@ class Board:
     session: BoardSession
     profile: BoardProfile
     meter: EnergyMeter
+    flasher: Flasher | None = None  # None when opened by URL: models cannot be flashed
+
+    def flash_model(self, image: bytes) -> None:
+        """Flash the firmware with ``image`` in its model slot, restart and reconnect."""
+        info = self.session.info
+        assert info is not None
+        if self.flasher is None:
+            raise FlashError(f"board {self.name} was opened by URL: it cannot be flashed")
+        self.session.close()
+        url = self.flasher.flash_model(image, info.flash_slot_address)
+        self.session = BoardSession.open(
+            url, baud=self.profile.uart.baud, timeout_s=self.session.timeout_s
+        )
 
     @property
     def name(self) -> str:
@@ -77,11 +91,13 @@ def open_board(
         meter = make_meter(profile) if profile.monitor is not None else None
         if meter is not None:
             stack.enter_context(meter)
+        flasher = None
         if url is None:
-            url = stack.enter_context(make_flasher(profile, firmware))
-        session = stack.enter_context(
-            BoardSession.open(url, baud=profile.uart.baud, timeout_s=timeout)
-        )
+            flasher = make_flasher(profile, firmware)
+            url = stack.enter_context(flasher)
+        session = BoardSession.open(url, baud=profile.uart.baud, timeout_s=timeout)
         assert session.info is not None
         clock = session.info.core_clock_hz or profile.clock_hz
-        yield Board(session, profile, meter or EstimatedEnergy(profile.power, clock))
+        opened = Board(session, profile, meter or EstimatedEnergy(profile.power, clock), flasher)
+        stack.callback(lambda: opened.session.close())  # the session flashing last opened
+        yield opened
