@@ -38,7 +38,7 @@ import pandas as pd
 import yaml
 
 from pit_lightning.cli import split_passthrough
-from pit_lightning.pareto import pareto_front
+from pit_lightning.report import pareto_front
 from pit_lightning.sweep import search_from, warm_up
 
 HARDWARE = "pit_lightning.hardware.HardwareInTheLoop"

@@ -13,12 +13,17 @@ The phases and run artifacts are top-level config sections (``warmup``, ``search
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import lightning as L
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.loggers import CSVLogger
 
+from .report import report_run, summary_text
 from .training import (
     FineTunePhase,
     PhaseProgressBar,
@@ -27,6 +32,7 @@ from .training import (
     SearchPhase,
     WarmupPhase,
 )
+from .training.artifacts import ARCH_FILE, BEST_CHECKPOINT, NETWORK_FILE, record_test
 
 
 class PITCLI(LightningCLI):
@@ -48,6 +54,26 @@ class PITCLI(LightningCLI):
         parser.add_lightning_class_args(SearchPhase, "search")
         parser.add_lightning_class_args(FineTunePhase, "finetune")
         parser.add_lightning_class_args(SaveExported, "artifacts")
+        parser.add_argument("--no-test", action="store_true",
+                            help="fit only: do not test the best checkpoint when fit ends")
+
+    def _finished_run(self) -> Path | None:
+        """The run folder of the checkpoint that ``test``/``validate`` was given."""
+        if self.subcommand not in ("test", "validate"):
+            return None
+        ckpt = self.config[self.subcommand].get("ckpt_path")
+        if ckpt and (Path(ckpt).parent / ARCH_FILE).is_file():
+            return Path(ckpt).parent
+        return None
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        if args is None:
+            super().parse_arguments(parser, args)
+            return
+        # Given ``args`` are the whole command line (the sweep builds them): hide the
+        # process's own argv so LightningCLI does not warn that both were given.
+        with mock.patch.object(sys, "argv", sys.argv[:1]):
+            super().parse_arguments(parser, args)
 
     def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
         config = self.config_init.get(self.subcommand, self.config_init) if self.subcommand \
@@ -55,7 +81,37 @@ class PITCLI(LightningCLI):
         trainer = config.get("trainer", {})
         if trainer.get("enable_progress_bar") is not False and "callbacks" not in kwargs:
             kwargs["callbacks"] = [*(trainer.get("callbacks") or []), PhaseProgressBar()]
+        run = self._finished_run()
+        if run is not None:
+            # A finished run's checkpoint: its test logs go inside that run's folder.
+            kwargs["logger"] = CSVLogger(save_dir=run, name=self.subcommand)
         return super().instantiate_trainer(**kwargs)
+
+    def after_fit(self) -> None:
+        """Test the best checkpoint, then print the summary and where everything is."""
+        if self.config["fit"].get("no_test"):
+            return
+        artifacts = next(cb for cb in self.trainer.callbacks if isinstance(cb, SaveExported))
+        run = artifacts.run_dir(self.trainer)
+        metrics = self.trainer.test(self.model, datamodule=self.datamodule,
+                                    ckpt_path=str(run / BEST_CHECKPOINT), weights_only=False,
+                                    verbose=False)
+        if self.trainer.is_global_zero:
+            self._report(run, metrics[0])
+
+    def after_test(self) -> None:
+        run = self._finished_run()
+        if run is not None and self.trainer.is_global_zero:
+            self._report(run, self.trainer.callback_metrics)
+
+    def _report(self, run: Path, metrics: Any) -> None:
+        record_test(run, {k: float(v) for k, v in metrics.items() if k.startswith("test/")})
+        task = self.model.task
+        table = report_run(run, task.metric_name, task.higher_is_better)
+        print(summary_text(table, task.metric_name))
+        print(f"run folder: {run}\n  report: {table.attrs['report']}"
+              f"\n  network: {run / NETWORK_FILE}"
+              f"\n  best checkpoint: {run / BEST_CHECKPOINT}\n  architecture: {run / ARCH_FILE}")
 
 
 def split_passthrough(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -76,6 +132,9 @@ def _subcommands() -> dict[str, Callable[[Sequence[str]], None]]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    # Lightning's own pytree helper trips torch's deprecation of LeafSpec on every run:
+    # nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     given = list(sys.argv[1:] if argv is None else argv)
     if given and given[0] in ("sweep", "geometries", "profile"):
         _subcommands()[given[0]](given[1:])

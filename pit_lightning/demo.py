@@ -4,7 +4,8 @@ Builds the firmware and starts the board (the emulated STM32 by default), profil
 latency table, trains the warmup, deploys the undilated seed, runs the search
 (regularizing measured latency) and fine-tune on the Bach chorales, deploys the found
 network, then prints seed versus found network (params, MACs, measured latency at the
-board clock, energy, test NLL) and writes ``pareto.csv`` and ``pareto.png``.
+board clock, energy, test NLL) and writes ``pareto.csv`` and the run report
+(``report.md``: Pareto plot, architecture chart, per-layer latency, summary).
 
     python -m pit_lightning.demo [--config configs/demo.yaml] [--out runs/demo]
     (run from a checkout: the config is the repository's configs/demo.yaml)
@@ -21,24 +22,16 @@ from pathlib import Path
 import pandas as pd
 
 from .cli import split_passthrough
+from .report import summary_text
 from .sweep import run_sweep
 
 DEFAULT_CONFIG = Path("configs") / "demo.yaml"
 
 
 def summarize(table: pd.DataFrame, metric: str) -> str:
-    shown = pd.DataFrame({
-        "network": ["undilated seed" if k == "seed" else "found (PIT)" for k in table["kind"]],
-        "params": table["params"],
-        "MACs": table["macs"],
-        "latency ms": table["latency_s"] * 1e3,
-        "predicted ms": table["predicted_latency_s"] * 1e3,
-        "energy uJ": table["energy_j"] * 1e6,
-        f"test {metric}": table[metric],
-    })
     seed, found = table.iloc[0], table.iloc[-1]
     return "\n".join([
-        shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+        summary_text(table, metric),
         "",
         f"found network: {seed['params'] / found['params']:.1f}x fewer parameters, "
         f"{seed['latency_s'] / found['latency_s']:.2f}x lower measured latency, "
@@ -62,8 +55,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit("the demo config needs a HardwareInTheLoop callback (no board results)")
     print()
     print(summarize(table, metric=table.attrs["metric"]))
-    print(f"\nresults in {args.out} (pareto.csv, pareto.png, per-run arch.json, network.pt, "
-          f"hardware.json); {time.perf_counter() - start:.0f} s")
+    print(f"\nreport: {table.attrs['report']}\nresults in {args.out} (pareto.csv, per-run "
+          f"arch.json, network.pt, hardware.json); {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Every run resumes from the same warmup checkpoint, so the points differ only in the
 regularizer. The result is ``pareto.csv`` (one row per network, the warmed-up
-undilated seed first) and ``pareto.png``. When the config has a
+undilated seed first) and ``report.md`` with its figures (``pareto.png`` among them).
+When the config has a
 :class:`~pit_lightning.hardware.HardwareInTheLoop` callback, every network is also
 deployed on the board and the table gains measured latency and energy.
 
@@ -13,6 +14,7 @@ deployed on the board and the table gains measured latency and energy.
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,8 @@ from hw_profiler.errors import DeployError
 
 from .cli import PITCLI, split_passthrough
 from .hardware import HardwareInTheLoop
-from .pareto import plot_pareto
+from .hardware.callback import HARDWARE_FILE
+from .report import network_name, read_run, summary_text, write_report
 from .tasks.base import Task
 from .training import PITModule, SearchPhase, architecture_record
 
@@ -101,6 +104,9 @@ def warm_up(config_args: Sequence[str], out: Path) -> tuple[dict[str, Any], Task
             measured = hardware.service.measure(cli.model.exported_copy(), calib)
         except DeployError as error:
             rank_zero_warn(f"the undilated seed was not measured on the board: {error}")
+        else:
+            (warmup_dir / HARDWARE_FILE).write_text(json.dumps(
+                {"board": hardware.service.board, "final": measured}, indent=2) + "\n")
     return _row("seed", None, cli.model, test, warmup_dir, measured), cli.model.task
 
 
@@ -125,12 +131,23 @@ def search_from(config_args: Sequence[str], checkpoint: Path | None, strength: f
 
 
 def write_table(rows: list[dict[str, Any]], out: Path, metric: str,
-                higher_is_better: bool = False) -> pd.DataFrame:
+                higher_is_better: bool = False, title: str = "PIT strength sweep"
+                ) -> pd.DataFrame:
+    """``pareto.csv`` and the run report (figures read from each run's folder)."""
     table = pd.DataFrame(rows)
     table.attrs["metric"] = metric
     table.to_csv(out / TABLE_FILE, index=False)
-    plot_pareto(table, out / "pareto.png", metric=metric, higher_is_better=higher_is_better,
-                costs=("params", "macs", "latency_s"))
+    networks, latencies = {}, {}
+    for row in rows:
+        name = network_name(row)
+        arch, hardware = read_run(row["run_dir"])
+        if arch is not None:
+            networks[name] = arch["layers"]
+        if hardware is not None and hardware.get("final"):
+            latencies[name] = hardware["final"].get("layers") or []
+    table.attrs["report"] = write_report(
+        out, table, metric, networks, {k: v for k, v in latencies.items() if v},
+        higher_is_better, title)
     return table
 
 
@@ -181,5 +198,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     config_args = [arg for path in args.config for arg in ("--config", path)] + extra
     table = run_sweep(config_args, args.strengths, args.out, args.warmup_checkpoint)
-    print(table.drop(columns=["run_dir", "arch"]).to_string(index=False))
-    print(f"Pareto table and plot in {args.out}")
+    print(summary_text(table, table.attrs["metric"]))
+    print(f"table: {Path(args.out) / TABLE_FILE}\nreport: {table.attrs['report']}")

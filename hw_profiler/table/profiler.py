@@ -101,7 +101,7 @@ class TableProfiler:
     def run(self, geometries: Sequence[LayerGeometry]) -> ProfileSummary:
         todo = self.table.missing(geometries)
         summary = ProfileSummary(len(set(geometries)), len(set(geometries)) - len(todo))
-        bar = _progress_bar(len(todo), self.progress)
+        bar = _progress_bar(len(todo), self.progress and bool(todo))
         start = time.monotonic()
         try:
             for geometry in todo:
@@ -135,7 +135,7 @@ def _progress_bar(total: int, enabled: bool) -> Any:
         return _NullBar()
     return tqdm(
         total=total,
-        unit="layer",
+        unit="geometry",
         desc="profiling",
         disable=not enabled,
         file=sys.stderr,

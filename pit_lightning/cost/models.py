@@ -12,6 +12,7 @@ To plug in another cost (for example a latency table measured on a board), subcl
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 from torch import Tensor
 
@@ -28,6 +29,11 @@ class CostModel(ABC):
     @abstractmethod
     def exact(self, layer: LayerArch) -> float:
         """Cost of the binarized layer, as exported."""
+
+    def total(self, layers: Sequence[LayerArch]) -> float:
+        """Summed exact cost of a whole architecture. A model that must fetch its values
+        (a board table measuring what it lacks) overrides this to fetch them at once."""
+        return sum(self.exact(layer) for layer in layers)
 
 
 class ParamsCost(CostModel):

@@ -161,3 +161,6 @@ class TableCost(CostModel):
     def exact(self, layer: LayerArch) -> float:
         return self.entry(geometry_of(layer, self.dtype))
 
+    def total(self, layers: Sequence[LayerArch]) -> float:
+        return sum(self.entries([geometry_of(layer, self.dtype) for layer in layers]))
+

@@ -109,24 +109,37 @@ class BoardService:
         Every board layer counts (FBNet-style sum over operators keyed by their full
         shape), not only the searchable convs; missing entries are measured.
         """
+        per_layer = self._layer_costs(network, input_shape)
+        return {name: sum(values.values()) for name, values in per_layer.items()}
+
+    def _layer_costs(self, network: nn.Module, input_shape: Sequence[int]
+                     ) -> dict[str, dict[str, float]]:
+        """``{cost name: {board layer: table entry}}``, in execution order."""
         if not self.costs:
             self.load_costs()
         example = torch.zeros(1, *input_shape)
-        geometries = [g for _, g in network_geometries(network.cpu().eval(), example)]
-        return {name: sum(cost.entries(geometries)) for name, cost in self.costs.items()}
+        keyed = network_geometries(network.cpu().eval(), example)
+        geometries = [g for _, g in keyed]
+        return {name: dict(zip([n for n, _ in keyed], cost.entries(geometries), strict=True))
+                for name, cost in self.costs.items()}
 
     def measure(self, network: nn.Module, calib: Tensor) -> dict[str, Any]:
-        """Deploy ``network`` in int8 and set what the board measured beside the prediction.
+        """Deploy ``network`` in int8 and set what the board measured beside the prediction,
+        end to end and per board layer (``layers``).
 
         The board is stopped afterwards: measurements are far apart in a run.
         """
         try:
             # Predict first: a table entry missing for this network is benchmarked on the
             # board, which needs the model pool free of the deployed network.
-            predicted = self.predict(network, calib.shape[1:])
+            per_layer = self._layer_costs(network, calib.shape[1:])
             result = api.deploy(network.cpu().eval(), calib, self.open())
         finally:
             self.close()
+        predicted = {name: sum(values.values()) for name, values in per_layer.items()}
+        layers = [{"name": t.name, "op": t.op, "measured_latency_s": float(t.latency_s),
+                   "predicted_latency_s": per_layer["latency"].get(t.name)}
+                  for t in result.per_layer]
         return {
             "measured_latency_s": result.latency_s,
             "measured_energy_j": result.energy_j,
@@ -135,6 +148,7 @@ class BoardService:
             "predicted_energy_j": predicted["energy"],
             "latency_error": abs(predicted["latency"] - result.latency_s) / result.latency_s,
             "image_bytes": result.image_bytes,
+            "layers": layers,
         }
 
 

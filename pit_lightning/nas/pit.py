@@ -219,7 +219,7 @@ class PIT(nn.Module):
         if self._seed_costs is None:
             arch = self.seed_arch()
             self._seed_costs = {
-                name: sum(model.exact(layer) for layer in arch)
+                name: model.total(arch)
                 for name, model in self.cost_models.items()
             }
         return dict(self._seed_costs)
@@ -244,7 +244,7 @@ class PIT(nn.Module):
         """Each named cost of the binarized architecture, as exported."""
         arch = self.arch()
         return {
-            name: sum(model.exact(layer) for layer in arch)
+            name: model.total(arch)
             for name, model in self.cost_models.items()
         }
 

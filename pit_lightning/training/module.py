@@ -71,12 +71,15 @@ class PITModule(L.LightningModule):
             self.net: nn.Module = seed
             self.final_arch = conv_arch(seed, torch.zeros(1, *input_shape))
             self.phase = "finetune"
+            self.seed_arch = self.final_arch
         else:
             self.net = PIT(
                 seed, torch.zeros(1, *input_shape), cost=cost, search=search,
                 exclude=exclude, cost_view=cost_view,
             )
             self.phase = "warmup"
+            # What the search started from, kept for reports once the wrapper is gone.
+            self.seed_arch = self.net.seed_arch()
         self._exported_masks: dict[str, Tensor] | None = None
         self._metrics = nn.ModuleDict()
         self._val_penalty: Tensor | None = None

@@ -1,0 +1,30 @@
+"""Readable axes: latency in milliseconds, energy in microjoules, log only for wide spans."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Columns stored in SI units, and how a person reads them.
+UNITS = {
+    "params": (1.0, "parameters"),
+    "macs": (1.0, "MACs per inference"),
+    "latency_s": (1e3, "latency on the board (ms)"),
+    "predicted_latency_s": (1e3, "predicted latency (ms)"),
+    "energy_j": (1e6, "energy per inference (µJ)"),
+}
+# Wider than this ratio between largest and smallest value, an axis goes logarithmic.
+LOG_SPAN = 20.0
+
+
+def axis_values(values: pd.Series, column: str) -> tuple[pd.Series, str]:
+    """``values`` in the unit people read, and the axis label."""
+    scale, label = UNITS.get(column, (1.0, column))
+    return values.astype(float) * scale, label
+
+
+def set_scale(ax: object, values: np.ndarray) -> None:
+    """Logarithmic only when the values span more than :data:`LOG_SPAN`."""
+    positive = values[values > 0]
+    if len(positive) and positive.max() / positive.min() > LOG_SPAN:
+        ax.set_xscale("log")
