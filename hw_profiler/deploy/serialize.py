@@ -61,10 +61,11 @@ class LayerSpec:
     """One layer. ``inputs`` holds one tensor id (two for ADD).
 
     CONV (any stride, zero ``padding`` on either side) weights are ``(Cout, k, Cin)``
-    (PyTorch's ``(Cout, Cin, k)`` permuted, see :func:`conv_weight_from_torch`), LINEAR weights ``(Cout, Cin)``; int8 weights come with
-    int32 ``bias``, per-channel ``multiplier``/``shift``. An int8 ADD needs ``add_params``
-    (:func:`hw_profiler.deploy.quantize.add_params`). ``act_min``/``act_max`` default to the dtype's
-    full range.
+    (PyTorch's ``(Cout, Cin, k)`` permuted, see :func:`conv_weight_from_torch`), LINEAR
+    weights ``(Cout, Cin)``; int8 weights come with int32 ``bias``, per-channel
+    ``multiplier``/``shift``. An int8 ADD needs ``add_params``
+    (:func:`hw_profiler.deploy.quantize.add_params`). ``act_min``/``act_max`` default to
+    the dtype's full range.
     """
 
     op: Op
