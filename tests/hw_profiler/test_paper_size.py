@@ -132,3 +132,17 @@ def test_large_models_are_flashed_once() -> None:
         again = api.deploy(model, calib, board)
         assert (again.placement, again.flashed) == (FLASH, False)
         assert np.array_equal(again.outputs_int8, first.deploy.outputs_int8)
+
+
+def test_strided_convs_are_table_keys() -> None:
+    """A strided conv is keyed with its stride and the length a (k-1)*d-padded bench needs
+    for the same output length, so the table costs it from a measurement."""
+    from hw_profiler.deploy.lower import network_geometries
+    from hw_profiler.geometry import LayerGeometry
+
+    keyed = dict(network_geometries(strided_padded(), torch.zeros(1, 4, 50)))
+    first = keyed["_0"]
+    assert first == LayerGeometry("conv1d", 4, 8, 5, 1, 50, "int8", 2)
+    assert first.out_length == 25 and first.macs == 25 * 8 * 4 * 5
+    third = keyed["_5"]  # pads (1, 2), k = 4, stride 3 on 24 steps: 8 outputs
+    assert (third.stride, third.length, third.out_length) == (3, 24, 8)
