@@ -96,6 +96,59 @@ def test_inputs_and_outputs_larger_than_a_frame_travel_in_chunks() -> None:
         assert first.total_ticks > 0
 
 
+class FaultyLink:
+    """A board port that damages the first INPUT_CHUNK request, swallows the first
+    OUTPUT_CHUNK request and corrupts the reply to the first RUN: each must be retried."""
+
+    def __init__(self, port) -> None:
+        self.port = port
+        self.done: set[str] = set()
+        self.run_reply_at: int | None = None  # bytes of the first RUN reply read so far
+
+    def write(self, data: bytes) -> int:
+        kind = {0x21: "input", 0x22: "output", 0x20: "run"}.get(data[4]) if len(data) > 6 else None
+        if kind and kind not in self.done:
+            self.done.add(kind)
+            if kind == "input":
+                data = data[:10] + bytes([data[10] ^ 0xFF]) + data[11:]
+            elif kind == "output":
+                return len(data)
+            else:
+                self.run_reply_at = 0
+        return self.port.write(data)
+
+    def read(self, n: int) -> bytes:
+        data = self.port.read(n)
+        at = self.run_reply_at
+        if at is not None and data:
+            hit = 10 - at  # a payload byte of the reply (its total_ticks)
+            if 0 <= hit < len(data):
+                data = data[:hit] + bytes([data[hit] ^ 0xFF]) + data[hit + 1 :]
+                self.run_reply_at = None
+            else:
+                self.run_reply_at = at + len(data)
+        return data
+
+    def __getattr__(self, name: str):
+        return getattr(self.port, name)
+
+
+def test_chunked_transfers_survive_link_faults() -> None:
+    # two layers: without the input kept through RUN, the output would reuse its space
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(88, 96, 1), nn.ReLU(), nn.Conv1d(96, 88, 1)).eval()
+    calib = torch.randn(8, 88, 64, generator=torch.Generator().manual_seed(0))
+    with api.open_board("host") as board:
+        clean = api.deploy(model, calib, board)
+        board.session.port = FaultyLink(board.session.port)
+        board.session.timeout_s = 1.0
+        before = board.session.retried
+        faulty = api.deploy(model, calib, board)
+        assert board.session.port.done == {"input", "output", "run"}
+        assert board.session.retried - before >= 3
+    assert np.array_equal(faulty.outputs_int8, clean.outputs_int8)
+
+
 def _info(pool: int = 131072, slot: int = 1015808, flash: bool = True) -> InfoReply:
     return InfoReply(1, 0x0200, 168_000_000, 168_000_000, TimerKind.INSTRUCTION_TIME, False,
                      flash, 4096, pool, pool, slot, "b", 2, 0x08008000, slot, 0, 0)
