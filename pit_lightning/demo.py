@@ -36,7 +36,8 @@ def summarize(table: pd.DataFrame, metric: str) -> str:
         f"found network: {seed['params'] / found['params']:.1f}x fewer parameters, "
         f"{seed['latency_s'] / found['latency_s']:.2f}x lower measured latency, "
         f"test {metric} {found[metric]:.3f} vs {seed[metric]:.3f}",
-        f"energy is {found['energy_source']}; architecture: {found['arch']}",
+        f"energy is {found['energy_source']}; the report shows each layer's architecture "
+        "and latency",
     ])
 
 

@@ -26,7 +26,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from ..cost.geometry import SEARCH_OPTIONS
 from ..nas import PIT
 from ..nas.masks import DilationMask
-from .module import PITModule
+from .module import PHASES, PITModule
 from .regularizer import Regularizer
 
 
@@ -104,8 +104,9 @@ class Phase(Callback):
             return
         if not self.started:
             self.started = True
-            message = f"PIT phase: {self.name} (epoch {trainer.current_epoch})"
-            rank_zero_info(message)
+            step = f"{PHASES.index(self.name) + 1}/{len(PHASES)}"
+            rank_zero_info(f"──── PIT phase {step}: {self.name}, from epoch "
+                           f"{trainer.current_epoch} ────")
             self.start(trainer, pl_module)
         self.each_epoch(trainer, pl_module)
 

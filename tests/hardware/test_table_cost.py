@@ -158,6 +158,23 @@ def test_missing_entries_of_a_whole_network_are_measured_in_one_batch(tmp_path, 
     assert values == [fake_latency(g) for g in [*off_grid, off_grid[0]]]
 
 
+def test_exact_cost_of_an_architecture_measures_its_missing_layers_in_one_batch(tmp_path, pit):
+    """One board session and one progress bar per architecture, not one per layer."""
+    table = LatencyTable(tmp_path / "t.csv", make_table(tmp_path, [])[0].meta)
+    calls = []
+
+    def measure(missing):
+        calls.append(list(missing))
+        for g in missing:
+            table.add(g, {"status": "ok", "latency_s": fake_latency(g)}, save=False)
+
+    pit.set_costs({"latency": TableCost(table, measure=measure)})
+    arch = pit.arch()
+    total = pit.exact_costs()["latency"]
+    assert len(calls) == 1 and len(calls[0]) == len(arch) > 1
+    assert total == pytest.approx(sum(fake_latency(g) for g in calls[0]))
+
+
 def test_binarized_view_charges_the_current_architecture(tmp_path, pit):
     table, _ = make_table(tmp_path, pit.search_space())
     cost = TableCost(table, pit.search_space(), channel_step=STEP)

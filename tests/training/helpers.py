@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lightning as L
 
 from pit_lightning.data import ChoralesDataModule
@@ -34,3 +36,17 @@ def trainer(root, callbacks, **kwargs) -> L.Trainer:
         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
         **{"max_epochs": 50, "enable_checkpointing": False, "logger": False, **kwargs},
     )
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def smoke_args(tmp_path: Path, cache: str) -> list[str]:
+    """The smoke config, writing into ``tmp_path`` and reading the shared chorale cache."""
+    return [
+        "--config", str(CONFIGS / "smoke.yaml"),
+        f"--trainer.default_root_dir={tmp_path}",
+        f"--trainer.logger.init_args.save_dir={tmp_path}",
+        f"--data.init_args.cache_dir={cache}",
+        "--trainer.enable_progress_bar=false",
+    ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,21 +11,9 @@ from pit_lightning.cli import main
 from pit_lightning.nas import PITError
 from pit_lightning.sweep import run_sweep
 from pit_lightning.training import load_network
+from training.helpers import CONFIGS, smoke_args
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-
-
-def smoke_args(tmp_path: Path, cache: str) -> list[str]:
-    return [
-        "--config", str(CONFIGS / "smoke.yaml"),
-        f"--trainer.default_root_dir={tmp_path}",
-        f"--trainer.logger.init_args.save_dir={tmp_path}",
-        f"--data.init_args.cache_dir={cache}",
-        "--trainer.enable_progress_bar=false",
-    ]
-
 
 def test_fit_from_the_smoke_config_writes_the_run(tmp_path, chorale_cache):
     main(["fit", *smoke_args(tmp_path, chorale_cache)])
