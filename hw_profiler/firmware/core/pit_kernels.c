@@ -22,8 +22,9 @@ size_t pit_conv_f32_scratch_bytes(uint16_t cin, uint16_t k)
 }
 
 /* Gather the dilated input column of output step t as int16 (x - in_zp, so the zero
- * padding on either side is 0) into slot `b` (0 = a, 1 = b) of the column buffer. Done once per time
- * step and shared by all output channels: dilation only changes the source rows. */
+ * padding on either side is 0) into slot `b` (0 = a, 1 = b) of the column buffer. Done
+ * once per time step and shared by all output channels: dilation and stride only change
+ * the source rows. */
 static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
 {
     const int cin = p->cin, k = p->k, d = p->d, T = p->T;
