@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# What the emulated STM32 board needs: the cross compiler, its C library and QEMU.
-SYSTEM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+# What the emulated STM32 board needs: the cross compiler, its C library and QEMU; and
+# clang with its libFuzzer runtime for the firmware's fuzz test.
+SYSTEM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang \
+	libclang-rt-14-dev
 
 .PHONY: demo test lint venv system-deps firmware clean
 

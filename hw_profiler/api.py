@@ -47,14 +47,17 @@ def profile(
     repeats: int = 3,
     seed: int = 1,
     progress: bool = True,
+    reconnects: int = 2,
 ) -> ProfileResult:
-    """Measure every geometry not yet in ``table_path`` (resumable)."""
+    """Measure every geometry not yet in ``table_path`` (resumable); a lost link is opened
+    again up to ``reconnects`` times (see :class:`~hw_profiler.table.TableProfiler`)."""
     geoms = sorted(set(geometries))
     with _opened(board) as opened:
         table = LatencyTable.open(Path(table_path), opened.table_meta())
         profiler = TableProfiler(
-            opened.session, table, opened.meter, warmup, repeats, seed, progress
-        )
+            opened.session, table, opened.meter, warmup, repeats, seed, progress,
+            reconnect=opened.reconnect, reconnects=reconnects,
+        )  # fmt: skip
         summary = profiler.run(geoms)
     return ProfileResult(table, summary)
 

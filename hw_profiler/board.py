@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 from hw_profiler.boards import DEFAULT_BOARD, BoardProfile, load_board
 from hw_profiler.energy.model import EnergyMeter, EstimatedEnergy, make_meter
-from hw_profiler.errors import FlashError
+from hw_profiler.errors import FlashError, PortError
 from hw_profiler.flashers import Flasher, make_flasher
-from hw_profiler.session import BoardSession, format_version, seconds_per_tick
+from hw_profiler.session import BoardSession, RetryPolicy, format_version, seconds_per_tick
 from hw_profiler.table.store import TableMeta
 
 BoardLike = str | os.PathLike[str] | BoardProfile
@@ -28,7 +28,8 @@ class Board:
     session: BoardSession
     profile: BoardProfile
     meter: EnergyMeter
-    flasher: Flasher | None = None  # None when opened by URL: models cannot be flashed
+    reopen: Callable[[], BoardSession] | None = field(default=None, repr=False)
+    flasher: Flasher | None = field(default=None, repr=False)  # None: opened by URL
 
     def flash_model(self, image: bytes) -> None:
         """Flash the firmware with ``image`` in its model slot, restart and reconnect."""
@@ -39,8 +40,18 @@ class Board:
         self.session.close()
         url = self.flasher.flash_model(image, info.flash_slot_address)
         self.session = BoardSession.open(
-            url, baud=self.profile.uart.baud, timeout_s=self.session.timeout_s
+            url, baud=self.profile.uart.baud, timeout_s=self.session.timeout_s,
+            policy=self.session.policy,
         )
+
+    def reconnect(self) -> BoardSession:
+        """Close the link and open it again (restarting what :func:`open_board` started,
+        e.g. the emulator), with a fresh handshake; returns the new session."""
+        if self.reopen is None:
+            raise PortError(f"board {self.name}: no way to reconnect was given")
+        self.session.close()
+        self.session = self.reopen()
+        return self.session
 
     @property
     def name(self) -> str:
@@ -78,14 +89,24 @@ def open_board(
     firmware: str | os.PathLike[str] | None = None,
     url: str | None = None,
     timeout_s: float | None = None,
+    retries: int | None = None,
+    byte_timeout_s: float | None = None,
+    chunk_bytes: int | None = None,
 ) -> Iterator[Board]:
     """Power (monitor), flash, start and handshake a board; yields it ready.
 
     ``url`` skips flashing and talks to an already running board at that pyserial URL.
+    The link settings left ``None`` come from the profile's ``uart`` section.
     Everything started is stopped on exit, also on errors.
     """
     profile = load_board(board)
-    timeout = timeout_s if timeout_s is not None else profile.uart.timeout_s
+    uart = profile.uart
+    timeout = timeout_s if timeout_s is not None else uart.timeout_s
+    policy = RetryPolicy(
+        retries=uart.retries if retries is None else retries,
+        byte_timeout_s=uart.byte_timeout_s if byte_timeout_s is None else byte_timeout_s,
+        chunk_bytes=uart.chunk_bytes if chunk_bytes is None else chunk_bytes,
+    )
     with contextlib.ExitStack() as stack:
         # a power monitor supplies the board, so it comes up before flashing
         meter = make_meter(profile) if profile.monitor is not None else None
@@ -95,9 +116,25 @@ def open_board(
         if url is None:
             flasher = make_flasher(profile, firmware)
             url = stack.enter_context(flasher)
-        session = BoardSession.open(url, baud=profile.uart.baud, timeout_s=timeout)
-        assert session.info is not None
-        clock = session.info.core_clock_hz or profile.clock_hz
-        opened = Board(session, profile, meter or EstimatedEnergy(profile.power, clock), flasher)
-        stack.callback(lambda: opened.session.close())  # the session flashing last opened
-        yield opened
+        link = url
+
+        def connect() -> BoardSession:
+            return BoardSession.open(link, baud=uart.baud, timeout_s=timeout, policy=policy)
+
+        def reopen() -> BoardSession:
+            # What we started (an emulator, a board's firmware) starts again; a board we
+            # were only given a URL for is reached through the same URL.
+            nonlocal link
+            if flasher is not None:
+                flasher.stop()
+                link = flasher.start()
+            return connect()
+
+        session = connect()
+        clock = (session.info.core_clock_hz if session.info else 0) or profile.clock_hz
+        opened = Board(session, profile, meter or EstimatedEnergy(profile.power, clock), reopen,
+                       flasher)
+        try:
+            yield opened
+        finally:
+            opened.session.close()

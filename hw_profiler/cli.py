@@ -11,10 +11,43 @@ from typing import TYPE_CHECKING, Any
 
 from hw_profiler.boards import DEFAULT_BOARD, available_boards, load_board
 from hw_profiler.errors import HwProfilerError
-from hw_profiler.geometry import LayerGeometry, read_geometries
+from hw_profiler.geometry import LayerGeometry
 
 if TYPE_CHECKING:
     from hw_profiler.board import Board
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+        return value
+
+    return parse
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an int") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
+    return value
+
+
+def _shape(text: str) -> tuple[int, int]:
+    try:
+        shape = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 2 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected C,T (two positive ints), got {text!r}")
+    return shape  # type: ignore[return-value]
 
 
 def _board_args(p: argparse.ArgumentParser) -> None:
@@ -22,13 +55,28 @@ def _board_args(p: argparse.ArgumentParser) -> None:
         "--board",
         default=DEFAULT_BOARD,
         help=f"board name or YAML path (default: {DEFAULT_BOARD}; "
-        f"known: {', '.join(available_boards())})",
+        f"known: {', '.join(available_boards())}). A board profile is trusted "
+        "configuration: it names the programs that flash and start the board",
     )
     p.add_argument(
         "--url", help="talk to an already running board at this pyserial URL (skips flashing)"
     )
     p.add_argument("--firmware", help="firmware image to flash instead of the profile's")
-    p.add_argument("--timeout", type=float, help="reply timeout per command in seconds")
+    link = p.add_argument_group("link (default: the board profile's uart section)")
+    link.add_argument("--timeout", type=_positive(float), help="reply timeout per command in s")
+    link.add_argument(
+        "--retries", type=_count, help="resends of one request on a damaged or missing reply"
+    )
+    link.add_argument(
+        "--byte-timeout",
+        type=_positive(float),
+        help="give up on a reply that started and went quiet for this many s",
+    )
+    link.add_argument(
+        "--chunk-bytes",
+        type=_positive(int),
+        help="largest model chunk per LOAD_CHUNK frame; it shrinks on its own on a noisy link",
+    )
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -36,17 +84,21 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         "--model",
         type=Path,
         required=True,
-        help="torch.save()d nn.Module / torch.fx GraphModule (plain, exported)",
+        help="torch.save()d nn.Module / torch.fx GraphModule (plain, exported). Such a file "
+        "is a pickle: loading it runs code from it, so it is refused without --trust-model",
+    )
+    p.add_argument(
+        "--trust-model",
+        action="store_true",
+        help="load a pickled --model (only for files you made or trust)",
     )
     p.add_argument(
         "--calib",
         type=Path,
         help="torch.save()d calibration tensor (N, C, T); default: random normal",
     )
-    p.add_argument(
-        "--input-shape", help="C,T of one input when no --calib"
-    )
-    p.add_argument("--calib-samples", type=int, default=16)
+    p.add_argument("--input-shape", type=_shape, help="C,T of one input when no --calib")
+    p.add_argument("--calib-samples", type=_positive(int), default=16)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--limit", type=int, help="measure at most this many missing entries")
+    p.add_argument(
+        "--reconnects",
+        type=_count,
+        default=2,
+        help="times a lost board link is opened again (the emulator restarted) before "
+        "giving up; completed entries stay in the table (default 2)",
+    )
     p.add_argument("--no-progress", action="store_true")
 
     for name, text in (
@@ -105,7 +164,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _open(args: argparse.Namespace) -> AbstractContextManager[Board]:
     from hw_profiler.board import open_board
 
-    return open_board(args.board, firmware=args.firmware, url=args.url, timeout_s=args.timeout)
+    return open_board(
+        args.board,
+        firmware=args.firmware,
+        url=args.url,
+        timeout_s=args.timeout,
+        retries=args.retries,
+        byte_timeout_s=args.byte_timeout,
+        chunk_bytes=args.chunk_bytes,
+    )
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -139,11 +206,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from hw_profiler.api import profile
     from hw_profiler.table import LatencyTable
 
-    if args.geometry:
-        geoms = sorted(set(args.geometry))
-    else:
-        text = sys.stdin.read() if str(args.geometries) == "-" else args.geometries.read_text()
-        geoms = sorted(set(read_geometries(text)))
+    geoms = sorted(set(args.geometry or _read_geometries(args.geometries)))
     with _open(args) as opened:
         if args.limit is not None:
             todo = LatencyTable.open(args.table, opened.table_meta()).missing(geoms)
@@ -156,6 +219,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
             warmup=args.warmup,
             repeats=args.repeats,
             progress=not args.no_progress,
+            reconnects=args.reconnects,
         )
     print(result.summary)
     print(
@@ -165,21 +229,99 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_model(args: argparse.Namespace) -> tuple[Any, Any]:
+def _read_geometries(path: Path) -> list[LayerGeometry]:
+    name = "<stdin>" if str(path) == "-" else str(path)
+    try:
+        text = sys.stdin.read() if name == "<stdin>" else path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HwProfilerError(f"cannot read --geometries {name}: {exc}") from exc
+    geoms = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            try:
+                geoms.append(LayerGeometry.parse(line))
+            except (ValueError, TypeError) as exc:
+                raise HwProfilerError(f"{name}:{number}: bad geometry {line!r}: {exc}") from exc
+    if not geoms:
+        raise HwProfilerError(f"--geometries {name} holds no geometry")
+    return geoms
+
+
+FX_SAVE = "torch.save(torch.fx.symbolic_trace(model), path)"
+
+
+def _torch_file(path: Path, what: str, trusted: bool = False) -> Any:
+    import pickle
+
     import torch
 
     try:
-        model = torch.load(args.model, weights_only=False, map_location="cpu")
-    except Exception as exc:
-        raise HwProfilerError(f"cannot load model {args.model}: {exc}") from exc
+        return torch.load(path, weights_only=not trusted, map_location="cpu")
+    except pickle.UnpicklingError as exc:
+        if trusted or "weights only" not in str(exc).lower():
+            raise HwProfilerError(f"cannot load {what} {path}: {exc}") from exc
+        if what != "--model":
+            raise HwProfilerError(f"{what} {path} holds pickled objects, not a tensor") from exc
+        raise HwProfilerError(
+            f"{what} {path} is a pickled object: loading it runs code from the file; "
+            "pass --trust-model if you made it or trust its source"
+        ) from exc
+    except FileNotFoundError as exc:
+        raise HwProfilerError(f"{what} {path} not found") from exc
+    except (AttributeError, ImportError) as exc:
+        # A module pickled from a script names classes that only that script defines.
+        raise HwProfilerError(
+            f"cannot load {what} {path}: it refers to code that cannot be imported here "
+            f"({str(exc).splitlines()[0]}); save the network fx-traced: "
+            f"{FX_SAVE}"
+        ) from exc
+    except (OSError, RuntimeError, EOFError, ValueError) as exc:
+        raise HwProfilerError(
+            f"cannot load {what} {path}: truncated or not a torch.save() file "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from exc
+
+
+def _load_model(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The network and calibration batch, checked to fit together before any board work."""
+    import torch
+    from torch import nn
+
+    model = _torch_file(args.model, "--model", trusted=args.trust_model)
+    if not isinstance(model, nn.Module):
+        kind = "a state dict" if isinstance(model, dict) else type(model).__name__
+        raise HwProfilerError(
+            f"--model {args.model} holds {kind}, not a network: save the network itself, "
+            f"fx-traced: {FX_SAVE}"
+        )
     if args.calib is not None:
-        calib = torch.load(args.calib, weights_only=True)
+        calib = _torch_file(args.calib, "--calib")
+        if not isinstance(calib, torch.Tensor) or calib.dim() not in (2, 3):
+            raise HwProfilerError(
+                f"--calib {args.calib} must hold one tensor (N, C, T) or (C, T), got "
+                f"{tuple(calib.shape) if isinstance(calib, torch.Tensor) else type(calib).__name__}"
+            )
+        source = f"--calib {args.calib}"
     else:
         if not args.input_shape:
             raise HwProfilerError("give --calib or --input-shape C,T for a --model")
-        shape = tuple(int(x) for x in args.input_shape.split(","))
-        calib = torch.randn(args.calib_samples, *shape, generator=torch.Generator().manual_seed(0))
-    return model.eval(), calib
+        calib = torch.randn(
+            args.calib_samples, *args.input_shape, generator=torch.Generator().manual_seed(0)
+        )
+        source = f"--input-shape {','.join(map(str, args.input_shape))}"
+    model.eval()
+    example = calib.float()[None] if calib.dim() == 2 else calib.float()[:1]
+    try:
+        with torch.no_grad():
+            model(example)
+    except Exception as exc:  # any failure of the user's forward means "wrong input"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HwProfilerError(
+            f"--model {args.model} cannot run an input of shape {tuple(example.shape)} "
+            f"from {source}: {first}"
+        ) from exc
+    return model, calib
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import zlib
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -38,7 +39,11 @@ from hw_profiler.protocol import (
     InfoRequest,
     InputChunkReply,
     InputChunkRequest,
+    LoadBeginRequest,
+    LoadChunkReply,
+    LoadChunkRequest,
     LoadEndReply,
+    LoadEndRequest,
     LoadFlashRequest,
     MsgType,
     Op,
@@ -52,7 +57,6 @@ from hw_profiler.protocol import (
     TimerKind,
     decode_reply,
     encode_frame,
-    load_requests,
 )
 
 _OPS = {
@@ -64,6 +68,10 @@ _OPS = {
 }
 _DTYPES = {"int8": DType.INT8, "float32": DType.FLOAT32}
 _RESYNC_ZEROS = bytes(6 + MAX_PAYLOAD)
+MIN_CHUNK_BYTES = 64
+"""Smallest LOAD_CHUNK the adaptive chunking shrinks to."""
+_GROW_AFTER = 4  # clean chunks in a row before the chunk size doubles again
+_GRACE_S = 0.05  # after a damaged frame: how long a valid reply may still take to follow
 # Generous worst case for the reply deadline of BENCH_LAYER: 1 us per MAC per run covers a
 # Cortex-M0 at 16 MHz; QEMU and faster cores answer far sooner.
 _SECONDS_PER_MAC = 1e-6
@@ -71,9 +79,31 @@ _SECONDS_PER_MAC = 1e-6
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    retries: int = 3  # extra attempts after the first
-    drain_s: float = 0.3  # silence to wait for before resending (the board drops partial
-    # frames after 200 ms)
+    """How hard the session works at a noisy link (board profile ``uart`` section or CLI).
+
+    A corrupted, cut or missing reply is a link fault: the request is resent, never taken
+    as the board's answer. ``retries`` is the number of resends one request may use.
+    ``byte_timeout_s`` gives up on a reply frame that started and then went silent, instead
+    of waiting out the whole reply timeout. ``chunk_bytes`` caps the image bytes per
+    LOAD_CHUNK (default: as many as the board's max_payload allows); the chunk size halves
+    when a chunk is damaged repeatedly, so a noisy link still loads a model.
+    """
+
+    retries: int = 5
+    byte_timeout_s: float = 0.5
+    chunk_bytes: int | None = None
+    drain_s: float = 0.3  # silence to wait for after a missing reply (the board drops
+    # partial frames after 200 ms)
+
+    def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, got {self.retries}")
+        if self.byte_timeout_s <= 0:
+            raise ValueError(f"byte timeout must be > 0 s, got {self.byte_timeout_s}")
+        if self.chunk_bytes is not None and self.chunk_bytes < MIN_CHUNK_BYTES:
+            raise ValueError(
+                f"chunk size must be >= {MIN_CHUNK_BYTES} bytes, got {self.chunk_bytes}"
+            )
 
 
 def open_port(url: str, baud: int = 115200) -> serial.SerialBase:
@@ -103,7 +133,9 @@ class BoardSession:
         self.info: InfoReply | None = None
         self.loaded: LoadEndReply | None = None  # the model the board holds, as it planned it
         self._seq = 0
+        self._last_fault = ""
         self.retried = 0  # requests resent (visible for tests and diagnostics)
+        self.link_faults: dict[str, int] = {}  # failed attempts by kind: silence, cut, corrupt
 
     @classmethod
     def open(
@@ -150,59 +182,91 @@ class BoardSession:
                 last = time.monotonic()
         self.parser.reset()
 
-    def _await(self, req_type: int, seq: int, deadline: float) -> Frame | str:
-        """The matching reply frame, or why there is none: 'silence' or 'corrupt'."""
-        while time.monotonic() < deadline:
+    def _await(self, seq: int, deadline: float) -> Frame | str:
+        """The reply frame with ``seq``, or why there is none: ``"silence"`` (nothing by
+        the deadline), ``"cut"`` (a frame started and went quiet for the byte timeout) or
+        ``"corrupt"`` (a damaged frame, or the board reporting that it got one, and no
+        valid reply right after it)."""
+        last_byte = time.monotonic()
+        damaged = False
+        while True:
+            now = time.monotonic()
+            if self.parser.pending and now - last_byte > self.policy.byte_timeout_s:
+                return "cut"
+            if damaged and not self.parser.pending and now - last_byte > _GRACE_S:
+                return "corrupt"
+            overdue = now >= deadline + self.timeout_s  # a reply that never ends: noise
+            if now >= deadline and (not self.parser.pending or overdue):
+                return "corrupt" if damaged else "silence"
             data = self._read_some()
             if not data:
                 continue
+            last_byte = time.monotonic()
             for item in self.parser.feed(data):
                 if isinstance(item, FrameError):
-                    if item.kind == "crc" and item.seq == seq and item.type == req_type | 0x80:
-                        return "corrupt"  # our reply, damaged: resend rather than wait
-                    continue  # noise; the reply may still follow
-                if item.seq != seq:
-                    continue  # a stale reply to an earlier attempt
-                if item.type == MsgType.ERROR and len(item.payload) == 4:
-                    code, err_type = item.payload[0], item.payload[1]
-                    if code == ErrorCode.BAD_CRC and err_type == req_type:
-                        return "corrupt"  # our request was damaged on the way
-                return item
-        return "silence"
+                    damaged = True  # a damaged frame, likely our reply: resend soon
+                elif item.type == MsgType.ERROR and _is_link_fault(item):
+                    # The board received a damaged frame (ours, whatever TYPE or SEQ it
+                    # echoes after the damage): a link fault, never the board's verdict.
+                    damaged = True
+                elif item.seq == seq:
+                    return item
+                # else: a stale reply to an earlier attempt
 
-    def request(self, req: Request, timeout_s: float | None = None) -> Reply:
-        """Send ``req`` and return its decoded reply, retrying on silence or corruption."""
-        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+    def _attempt(self, req: Request, payload: bytes, timeout_s: float) -> Frame | str:
+        """Send ``req`` once (after cleaning up what the last failed attempt left)."""
+        if self._last_fault == "silence":
+            self.drain()
+            self._write(_RESYNC_ZEROS)  # realign a parser stuck inside a frame
+            self.drain()
+        elif self._last_fault:
+            self.parser.reset()
+        seq = self._next_seq()
+        self._write(encode_frame(int(req.TYPE), seq, payload))
+        outcome = self._await(seq, time.monotonic() + timeout_s)
+        self._last_fault = outcome if isinstance(outcome, str) else ""
+        if isinstance(outcome, str):
+            self.link_faults[outcome] = self.link_faults.get(outcome, 0) + 1
+        return outcome
+
+    def _payload(self, req: Request) -> bytes:
         payload = req.pack()
         limit = self.info.max_payload if self.info else MAX_PAYLOAD
-        command = MsgType(req.TYPE).name
         if len(payload) > limit:
             raise ProtocolError(
-                f"{command} payload of {len(payload)} bytes exceeds the board's max_payload {limit}"
+                f"{MsgType(req.TYPE).name} payload of {len(payload)} bytes exceeds the "
+                f"board's max_payload {limit}"
             )
-        problems = []
+        return payload
+
+    def request(self, req: Request, timeout_s: float | None = None) -> Reply:
+        """Send ``req`` and return its decoded reply, resending (up to the policy's
+        retries) after a missing, cut or corrupted reply."""
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        payload = self._payload(req)
+        command = MsgType(req.TYPE).name
+        problems: list[str] = []
         for attempt in range(self.policy.retries + 1):
             if attempt:
                 self.retried += 1
-                self.drain()
-                if problems[-1] == "silence":
-                    self._write(_RESYNC_ZEROS)  # realign a parser stuck inside a frame
-                    self.drain()
-            seq = self._next_seq()
-            self._write(encode_frame(int(req.TYPE), seq, payload))
-            outcome = self._await(int(req.TYPE), seq, time.monotonic() + timeout_s)
-            if isinstance(outcome, str):
-                problems.append(outcome)
-                continue
-            return self._decode(outcome, req, command)
+            outcome = self._attempt(req, payload, timeout_s)
+            if isinstance(outcome, Frame):
+                return self._decode(outcome, req, command)
+            problems.append(outcome)
+        raise self._link_error(command, problems, timeout_s)
+
+    def _link_error(
+        self, command: str, problems: list[str], timeout_s: float
+    ) -> BoardTimeoutError:
         if all(p == "silence" for p in problems):
-            raise BoardTimeoutError(
+            return BoardTimeoutError(
                 f"no reply to {command} from {self.name} within {timeout_s:g} s "
                 f"({len(problems)} attempts); is the board running the profiling firmware?"
             )
-        raise BoardTimeoutError(
+        return BoardTimeoutError(
             f"no valid reply to {command} from {self.name} after {len(problems)} attempts "
-            f"({', '.join(problems)}): the link corrupts frames"
+            f"({', '.join(problems)}): the link damages frames; raise --retries or lower "
+            "--chunk-bytes"
         )
 
     def _decode(self, frame: Frame, req: Request, command: str) -> Reply:
@@ -277,14 +341,53 @@ class BoardSession:
         return reply
 
     def load_model(self, image: bytes) -> LoadEndReply:
-        """LOAD_BEGIN, chunks sized to the board's max_payload, LOAD_END."""
-        reply: Reply | None = None
+        """LOAD_BEGIN, LOAD_CHUNKs, LOAD_END, with a chunk size that adapts to the link.
+
+        A chunk that fails twice in a row halves the chunk size, and so does each
+        further failure (down to ``MIN_CHUNK_BYTES``); after 4 clean chunks in a row it
+        doubles again, up to the policy's ``chunk_bytes`` or the board's max_payload.
+        A chunk may use the policy's retries; a LOAD_END whose reply was lost and so
+        meets a finished load restarts the upload once.
+        """
         self.loaded = None
-        for req in load_requests(image, self._info().max_payload):
-            reply = self.request(req)
-        assert isinstance(reply, LoadEndReply)
-        self.loaded = reply
-        return reply
+        top = self._info().max_payload - 4
+        if self.policy.chunk_bytes is not None:
+            top = min(top, self.policy.chunk_bytes)
+        size = top
+        for upload in range(2):
+            self.request(LoadBeginRequest(len(image), zlib.crc32(image)))
+            offset = clean = 0
+            problems: list[str] = []
+            while offset < len(image):
+                n = min(size, len(image) - offset)
+                req = LoadChunkRequest(offset, image[offset : offset + n])
+                outcome = self._attempt(req, self._payload(req), self.timeout_s)
+                if isinstance(outcome, str):
+                    problems.append(outcome)
+                    self.retried += 1
+                    if len(problems) > self.policy.retries:
+                        raise self._link_error("LOAD_CHUNK", problems, self.timeout_s)
+                    if len(problems) >= 2:  # repeated damage: a smaller frame fares better
+                        size = max(MIN_CHUNK_BYTES, size // 2)
+                    clean = 0
+                    continue
+                reply = self._decode(outcome, req, "LOAD_CHUNK")
+                assert isinstance(reply, LoadChunkReply)
+                offset, clean = offset + n, clean + 1
+                problems.clear()
+                if clean >= _GROW_AFTER and size < top:
+                    size, clean = min(top, size * 2), 0
+            resent = self.retried
+            try:
+                reply = self.request(LoadEndRequest())
+            except BoardCommandError as exc:
+                if exc.code == ErrorCode.LOAD_STATE and self.retried > resent and not upload:
+                    continue  # the first LOAD_END went through, its reply did not
+                raise
+            assert isinstance(reply, LoadEndReply)
+            self.loaded = reply
+            return reply
+        raise AssertionError("unreachable")
 
     def load_flash(self) -> LoadEndReply:
         """LOAD_FLASH: plan and load the model image built into the board's flash."""
@@ -363,6 +466,15 @@ def seconds_per_tick(info: InfoReply, clock_hz: float | None = None) -> float:
         clock = clock_hz or info.core_clock_hz
         return 1e9 / info.ticks_per_second / clock
     return 1.0 / info.ticks_per_second
+
+
+def _is_link_fault(frame: Frame) -> bool:
+    """An ERROR reply saying the board received a damaged frame: BAD_CRC, or TOO_LONG
+    from the parser (SEQ 0; a TOO_LONG with the request's SEQ is RUN's verdict)."""
+    if len(frame.payload) != 4:
+        return False
+    code = frame.payload[0]
+    return code == ErrorCode.BAD_CRC or (code == ErrorCode.TOO_LONG and frame.seq == 0)
 
 
 def format_version(value: int) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from unittest import mock
 import lightning as L
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import CSVLogger
+
+from hw_profiler.errors import HwProfilerError
 
 from .report import report_run, summary_text
 from .training import (
@@ -133,14 +136,65 @@ def _subcommands() -> dict[str, Callable[[Sequence[str]], None]]:
             "deploy": deploy_main}
 
 
+def _option_values(argv: Sequence[str], *names: str) -> list[str]:
+    """The values given to ``names`` as ``--name value`` or ``--name=value``."""
+    values = []
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if name in names:
+            if eq:
+                values.append(value)
+            elif i + 1 < len(argv):
+                values.append(argv[i + 1])
+    return values
+
+
+def check_inputs(argv: Sequence[str]) -> None:
+    """Refuse unreadable config files and checkpoints with one line naming the file,
+    before LightningCLI parses them (it would name a YAML file ``<unicode string>`` and
+    fail deep inside ``fit`` on a truncated checkpoint)."""
+    import yaml
+
+    for config in _option_values(argv, "--config", "-c"):
+        path = Path(config)
+        if not path.is_file():
+            raise CLIError(f"--config {config}: no such file")
+        try:
+            yaml.safe_load(path.read_text())
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CLIError(f"--config {config}: cannot read: {exc}") from exc
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise CLIError(f"{config}{where}: malformed YAML: {problem}") from exc
+    for ckpt in _option_values(argv, "--ckpt_path"):
+        if ckpt in ("last", "best", "hpc", "registry") or ckpt.startswith("registry:"):
+            continue  # names Lightning resolves itself
+        if not Path(ckpt).is_file():
+            raise CLIError(f"--ckpt_path {ckpt}: no such file")
+        if not zipfile.is_zipfile(ckpt):
+            raise CLIError(f"--ckpt_path {ckpt}: truncated or not a checkpoint file")
+
+
+class CLIError(Exception):
+    """A bad argument or input file; reported as one line with exit status 2."""
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     # Lightning's own pytree helper trips torch's deprecation of LeafSpec on every run:
     # nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     given = list(sys.argv[1:] if argv is None else argv)
-    if given and given[0] in ("sweep", "geometries", "profile", "deploy"):
-        _subcommands()[given[0]](given[1:])
-        return
+    command = given[0] if given else ""
+    try:
+        if command in ("sweep", "geometries", "profile", "deploy"):
+            _subcommands()[command](given[1:])
+            return
+        check_inputs(given)
+    except (CLIError, ValueError, OSError, HwProfilerError) as exc:
+        print(f"pit-lightning {command}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
     # None lets LightningCLI read sys.argv itself.
     PITCLI(args=None if argv is None else given)
 

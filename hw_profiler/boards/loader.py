@@ -112,6 +112,13 @@ class _Fields:
         return value
 
 
+def _retries(uart: _Fields) -> int:
+    value = uart.get("retries", int, 5)
+    if value < 0:
+        raise uart.error("retries", f"must be >= 0, got {value}")
+    return value
+
+
 def parse_board(data: Any, path: Path) -> BoardProfile:
     top = _Fields(data, path, "")
     uart = top.sub("uart")
@@ -136,6 +143,9 @@ def parse_board(data: Any, path: Path) -> BoardProfile:
             port=uart.get("port", str, None),
             baud=uart.get("baud", int, 115200, positive=True),
             timeout_s=uart.get("timeout_s", float, 5.0, positive=True),
+            retries=_retries(uart),
+            byte_timeout_s=uart.get("byte_timeout_s", float, 0.5, positive=True),
+            chunk_bytes=uart.get("chunk_bytes", int, None, positive=True),
         ),
         flasher=FlasherSettings(
             kind=flasher.choice("kind", FLASHER_KINDS),

@@ -14,6 +14,9 @@ class UartSettings:
     port: str | None  # device path or pyserial URL; None = the flasher provides it (QEMU)
     baud: int = 115200
     timeout_s: float = 5.0  # default reply timeout per command
+    retries: int = 5  # resends of one request after a missing, cut or damaged reply
+    byte_timeout_s: float = 0.5  # a reply that started and went quiet this long is cut
+    chunk_bytes: int | None = None  # largest LOAD_CHUNK; None = the board's max_payload
 
 
 @dataclass(frozen=True)

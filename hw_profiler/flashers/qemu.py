@@ -30,6 +30,9 @@ class QemuFlasher(Flasher):
     ``-icount`` makes the SysTick tick exact and repeatable (instruction time). The serial
     port is a TCP server with wait=on, so the guest starts only when the session connects
     and no early output is lost; readiness is QEMU's own "waiting for connection" notice.
+    nodelay=on: the emulated UART sends each reply byte on its own, and with Nagle's
+    algorithm every request/reply exchange waited for a delayed ACK (44 ms for INFO,
+    0.9 ms without).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -56,7 +59,7 @@ class QemuFlasher(Flasher):
             "-M", str(self.options.get("machine", "netduinoplus2")),
             "-nographic",
             "-monitor", "none",
-            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
+            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
             "-kernel", str(self.firmware),
         ]  # fmt: skip
         shift = self.options.get("icount_shift", 0)

@@ -6,14 +6,14 @@ import contextlib
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hw_profiler.energy.model import EnergyMeter
-from hw_profiler.errors import BoardCommandError
+from hw_profiler.errors import BoardCommandError, BoardTimeoutError, FlashError, PortError
 from hw_profiler.geometry import LayerGeometry
-from hw_profiler.table.store import LatencyTable
+from hw_profiler.table.store import VERDICTS, LatencyTable
 
 
 class BenchResult(Protocol):
@@ -35,6 +35,7 @@ class ProfileSummary:
     measured: int = 0
     failed: dict[str, int] = field(default_factory=dict)  # board error name -> count
     elapsed_s: float = 0.0
+    reconnects: int = 0  # times the link was lost and opened again
 
     @property
     def entries_per_s(self) -> float:
@@ -46,12 +47,19 @@ class ProfileSummary:
             f"{self.requested} geometries: {self.already_stored} already stored, "
             f"{self.measured} measured in {self.elapsed_s:.1f} s "
             f"({self.entries_per_s:.2f} entries/s), rejected by the board: {failed}"
+            + (f", reconnected {self.reconnects} times" if self.reconnects else "")
         )
 
 
 class TableProfiler:
     """Runs BENCH_LAYER for each missing geometry and stores median/min/max ticks, seconds
-    at the board's tick rate and energy per run."""
+    at the board's tick rate and energy per run.
+
+    When the link is lost (the port fails, or the board stays silent through every
+    retry), ``reconnect`` opens it again and the geometry is measured anew, up to
+    ``reconnects`` times in a run; then the error propagates, with every completed row
+    already saved.
+    """
 
     def __init__(
         self,
@@ -62,12 +70,15 @@ class TableProfiler:
         repeats: int = 3,
         seed: int = 1,
         progress: bool = True,
+        reconnect: Callable[[], BenchSession] | None = None,
+        reconnects: int = 2,
     ) -> None:
         if repeats < 1 or warmup < 0:
             raise ValueError("repeats must be >= 1 and warmup >= 0")
         self.session, self.table, self.meter = session, table, meter
         self.warmup, self.repeats, self.seed = warmup, repeats, seed
         self.progress = progress
+        self.reconnect, self.reconnects = reconnect, reconnects
 
     def measure(self, geometry: LayerGeometry) -> dict[str, Any]:
         spt = self.table.meta.seconds_per_tick
@@ -106,11 +117,14 @@ class TableProfiler:
         try:
             for geometry in todo:
                 try:
-                    values = self.measure(geometry)
+                    values = self._measure_reconnecting(geometry, summary)
                 except BoardCommandError as exc:
                     # the board cannot run this geometry (memory, unsupported op): store the
-                    # verdict so a resumed run does not ask again
+                    # verdict so a resumed run does not ask again. Any other error says
+                    # nothing about the geometry and is never stored.
                     name = getattr(exc, "name", None) or "ERROR"
+                    if name not in VERDICTS:
+                        raise
                     summary.failed[name] = summary.failed.get(name, 0) + 1
                     values = {
                         "status": name,
@@ -126,6 +140,28 @@ class TableProfiler:
             summary.elapsed_s = time.monotonic() - start
             bar.close()
         return summary
+
+
+    def _measure_reconnecting(self, geometry: LayerGeometry, summary: ProfileSummary) -> dict:
+        while True:
+            try:
+                return self.measure(geometry)
+            except (PortError, BoardTimeoutError) as exc:
+                lost = exc
+            while True:  # reconnect, within the budget (a failed reconnect counts too)
+                if self.reconnect is None or summary.reconnects >= self.reconnects:
+                    raise lost
+                summary.reconnects += 1
+                print(
+                    f"hw-profiler: lost the board ({lost}); reconnecting "
+                    f"({summary.reconnects}/{self.reconnects})",
+                    file=sys.stderr,
+                )
+                try:
+                    self.session = self.reconnect()
+                    break
+                except (PortError, BoardTimeoutError, FlashError) as exc:
+                    lost = exc
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:

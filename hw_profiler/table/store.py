@@ -7,7 +7,12 @@ File layout::
     conv1d,4,32,5,1,256,int8,1,ok,163840,...
 
 Every completed entry rewrites the file through a temporary file and an atomic rename,
-so a killed run leaves the last good table and resumes from it.
+so a killed run leaves the last good table and resumes from it; opening the table for
+writing removes temporary files a killed run left behind (one writer per table file).
+
+A row is complete when its status is ``ok`` with its latency present, or when
+it is one of the board's verdicts on the geometry (:data:`VERDICTS`). Anything else (a
+link fault's name, a row cut short) is not a measurement: it is measured again.
 """
 
 from __future__ import annotations
@@ -46,6 +51,10 @@ VALUES = [
     "output_crc32",
 ]
 COLUMNS = KEY + VALUES
+VERDICTS = ("NO_MEMORY", "BAD_ARG", "UNSUPPORTED")
+"""Board errors that describe the geometry itself, so a resumed run does not ask again."""
+_MEASURED = ["latency_s"]  # what every cost of an ok row starts from
+_NUMERIC = [c for c in VALUES if c not in ("status", "energy_source")]
 _DTYPES = {
     **{k: "int64" for k in KEY if k not in ("op", "dtype")},
     **{k: "Int64" for k in ("macs", "warmup", "repeats", "ticks_min", "ticks_max", "output_crc32")},
@@ -122,6 +131,9 @@ class LatencyTable:
     def open(cls, path: str | os.PathLike[str], meta: TableMeta) -> LatencyTable:
         """Resume the table at ``path`` if it exists (same board/firmware), else start one."""
         path = Path(path)
+        for leftover in path.parent.glob(f".{path.name}.*"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()  # the temporary file of a killed save
         if not path.exists():
             return cls(path, meta)
         table = cls.load(path, meta.board, meta.firmware_version)
@@ -165,12 +177,13 @@ class LatencyTable:
         return float(self.lookup(geometry)["latency_s"])
 
     def missing(self, geometries: Iterable[LayerGeometry]) -> list[LayerGeometry]:
-        """The geometries still to be measured, in the given order, without duplicates."""
+        """The geometries still to be measured (absent or incomplete rows), in the given
+        order, without duplicates."""
         seen: set[tuple] = set()
         out = []
         for g in geometries:
             key = g.as_key()
-            if key not in self._rows and key not in seen:
+            if not (key in self._rows and _complete(self._rows[key])) and key not in seen:
                 seen.add(key)
                 out.append(g)
         return out
@@ -205,6 +218,14 @@ class LatencyTable:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+def _complete(record: Mapping[str, Any]) -> bool:
+    """Whether a row is a measurement or a verdict, rather than a gap to fill."""
+    status = record.get("status")
+    if status in VERDICTS:
+        return True
+    return status == "ok" and all(pd.notna(record.get(k)) for k in _MEASURED)
 
 
 def _key_of(record: Mapping[str, Any]) -> tuple:
@@ -245,4 +266,20 @@ def _read(path: Path) -> tuple[TableMeta, pd.DataFrame]:
         raise TableError(f"{path}: corrupted latency table: bad key row: {exc}") from exc
     if frame.duplicated(KEY).any():
         raise TableError(f"{path}: corrupted latency table: duplicated geometries")
+    for column in _NUMERIC:
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        bad = numbers.isna() & frame[column].notna()
+        if bad.any():
+            row = int(bad.to_numpy().nonzero()[0][0])
+            raise TableError(
+                f"{path}:{row + 3}: corrupted latency table: column {column!r} holds "
+                f"{frame[column].iloc[row]!r}, not a number; fix or delete that line"
+            )
+        if _DTYPES[column] == "Int64" and (numbers.dropna() % 1 != 0).any():
+            row = int(((numbers % 1 != 0) & numbers.notna()).to_numpy().nonzero()[0][0])
+            raise TableError(
+                f"{path}:{row + 3}: corrupted latency table: column {column!r} holds "
+                f"{frame[column].iloc[row]!r}, not a whole number; fix or delete that line"
+            )
+        frame[column] = numbers
     return meta, frame[COLUMNS]

@@ -79,45 +79,31 @@ class SoftLayer:
     cost is the exact cost of the current architecture and each gate is charged what
     it alone adds given the others (the DAC form: a dilation gate costs its taps times
     the channels actually kept). That pressure does not ease, and small networks
-    collapse (see the ablation in docs/pit.md). Each view is computed on first use, so
-    a cost model pays only for what it reads. ``in_keep``/``out_keep`` are ones where
-    channels are not searched.
+    collapse (see the ablation in docs/pit.md). The keep values are slices of one
+    batched evaluation of every mask (:class:`SoftNetwork`); ``in_keep``/``out_keep``
+    are ones where channels are not searched.
     """
 
     def __init__(
         self,
         space: LayerSpace,
         layer: PITConv1d,
-        in_keep: Callable[[], Tensor],
-        out_keep: Callable[[], Tensor] | None = None,
+        in_keep: Tensor,
+        out_keep: Tensor,
+        tap_keep: Tensor,
         binarized: bool = False,
     ) -> None:
         self.space = space
         self._layer = layer
-        self._in_keep = in_keep
-        self._out_keep = out_keep
+        self.in_keep = in_keep
+        """Keep value of each input channel, shape (in_channels,)."""
+        self.out_keep = out_keep
+        """Keep value of each output channel, shape (out_channels,)."""
+        self.tap_keep = tap_keep
+        """Keep value of each tap, shape (kernel_size,); index j = j samples back."""
         self.binarized = binarized
 
-    @cached_property
-    def in_keep(self) -> Tensor:
-        """Keep value of each input channel, shape (in_channels,)."""
-        return self._in_keep()
-
-    @cached_property
-    def out_keep(self) -> Tensor:
-        """Keep value of each output channel, shape (out_channels,)."""
-        if self._out_keep is not None:
-            return self._out_keep()
-        return self._layer.conv.weight.new_ones(self.space.out_channels)
-
-    @cached_property
-    def tap_keep(self) -> Tensor:
-        """Keep value of each tap, shape (kernel_size,); index j = j samples back."""
-        if self.binarized:
-            return self._layer.time_mask()
-        return self._layer.soft_time_mask()
-
-    @cached_property
+    @property
     def dilation_probs(self) -> Tensor:
         """P(dilation == space.dilations[i]); sums to 1."""
         mask = self._layer.dilation_mask
@@ -125,7 +111,7 @@ class SoftLayer:
             return self._layer.conv.weight.new_ones(1)
         return mask.probabilities(self.binarized)
 
-    @cached_property
+    @property
     def rf_probs(self) -> Tensor:
         """P(receptive field == r + 1) for r = 0..kernel_size - 1; sums to 1."""
         mask = self._layer.rf_mask
@@ -146,6 +132,30 @@ class SoftLayer:
     @property
     def taps(self) -> Tensor:
         return self.tap_keep.sum()
+
+
+class SoftNetwork:
+    """Every searchable layer's soft state, with the per-layer sums batched.
+
+    ``in_channels``, ``out_channels`` and ``taps`` are (layers,) tensors equal to the
+    per-layer :class:`SoftLayer` sums; ``length`` and ``bias`` are (layers,) constants.
+    A cost model written over these pays a fixed number of ops whatever the layer
+    count (see :meth:`~pit_lightning.cost.CostModel.soft_network`); :attr:`layers` is
+    built on first use, for cost models that read one layer at a time.
+    """
+
+    def __init__(self, layers: Callable[[], list[SoftLayer]], in_channels: Tensor,
+                 out_channels: Tensor, taps: Tensor, length: Tensor, bias: Tensor) -> None:
+        self._make_layers = layers
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.taps = taps
+        self.length = length
+        self.bias = bias
+
+    @cached_property
+    def layers(self) -> list[SoftLayer]:
+        return self._make_layers()
 
 
 def conv_arch(model: nn.Module, example_input: Tensor) -> list[LayerArch]:

@@ -6,7 +6,9 @@ its binarized geometry (what the exported network will have). Costs are summed o
 the searchable layers; layers PIT does not search are constant and left out.
 
 To plug in another cost (for example a latency table measured on a board), subclass
-:class:`CostModel` and implement both methods.
+:class:`CostModel` and implement both methods. A cost that can be written over all
+layers at once may also override ``soft_network``, which the regularizer calls: the
+built-in costs do, so their term costs a fixed number of ops whatever the layer count.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor
 
-from .geometry import LayerArch, SoftLayer
+from .geometry import LayerArch, SoftLayer, SoftNetwork
 
 
 class CostModel(ABC):
@@ -35,6 +38,10 @@ class CostModel(ABC):
         (a board table measuring what it lacks) overrides this to fetch them at once."""
         return sum(self.exact(layer) for layer in layers)
 
+    def soft_network(self, network: SoftNetwork) -> Tensor:
+        """The soft cost summed over the searchable layers."""
+        return torch.stack([self.soft(layer) for layer in network.layers]).sum()
+
 
 class ParamsCost(CostModel):
     """Weights and biases of the convolution."""
@@ -42,6 +49,10 @@ class ParamsCost(CostModel):
     def soft(self, layer: SoftLayer) -> Tensor:
         bias = layer.out_channels if layer.space.bias else 0.0
         return layer.in_channels * layer.out_channels * layer.taps + bias
+
+    def soft_network(self, network: SoftNetwork) -> Tensor:
+        weights = network.in_channels * network.out_channels * network.taps
+        return (weights + network.out_channels * network.bias).sum()
 
     def exact(self, layer: LayerArch) -> float:
         return float(layer.params)
@@ -52,6 +63,10 @@ class MACsCost(CostModel):
 
     def soft(self, layer: SoftLayer) -> Tensor:
         return layer.in_channels * layer.out_channels * layer.taps * layer.space.length
+
+    def soft_network(self, network: SoftNetwork) -> Tensor:
+        return (network.in_channels * network.out_channels * network.taps
+                * network.length).sum()
 
     def exact(self, layer: LayerArch) -> float:
         return float(layer.macs)

@@ -11,6 +11,10 @@ layouts, both read here:
   T x 88 0/1 matrices (reading them needs scipy).
 
 Batches and loss match :mod:`pit_lightning.data.chorales`.
+
+Trust: unpickling runs code named in the file, and the pickle layout is read at every
+setup, so give only the published release (or a copy you made); the ``.mat`` layout
+carries no code and is the safer choice for files of unknown origin.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ Splits leave whole subjects out. Default: test S1, S2, S3; validation S4, S5; tr
 other ten. The papers' leave-one-subject-out protocol is ``test_subjects=[k]`` for each k.
 Extracted 32 Hz signals are cached (the pickles also carry large chest recordings that
 make them slow to read).
+
+Trust: unpickling runs code named in the file, so point ``root`` only at the official
+release. Each subject's pickle is read once, by the extraction step; the cache it writes
+holds plain tensors read with ``weights_only``, so later runs read no pickle.
 """
 
 from __future__ import annotations

@@ -376,3 +376,37 @@ def attach_masks(
         ]
         for site in sites
     }
+
+
+MASKS = "pit_masks"
+"""Name of the :class:`~pit_lightning.nas.bank.MaskBank` in a converted graph."""
+
+
+def feed_masks(gm: fx.GraphModule, names: Sequence[str], bank: nn.Module) -> None:
+    """Evaluate ``bank`` once at the top of the graph and hand the i-th searchable
+    layer (``names[i]``) its masks as a second argument."""
+    if hasattr(gm, MASKS):
+        raise PITError(f"the seed already has a submodule named `{MASKS}`; rename it")
+    gm.add_submodule(MASKS, bank)
+    graph = gm.graph
+    inputs = [node for node in graph.nodes if node.op == "placeholder"]
+    with graph.inserting_after(inputs[-1]):
+        masks = graph.call_module(MASKS)
+    nodes = {node.target: node for node in graph.nodes if node.op == "call_module"}
+    for i, name in enumerate(names):
+        node = nodes[name]
+        with graph.inserting_before(node):
+            node.args = (node.args[0], graph.call_function(operator.getitem, (masks, i)))
+    graph.lint()
+    gm.recompile()
+
+
+def drop_masks(gm: fx.GraphModule) -> None:
+    """Undo :func:`feed_masks` once no node reads the layers' mask arguments."""
+    graph = gm.graph
+    masks = next(node for node in graph.nodes if node.op == "call_module"
+                 and node.target == MASKS)
+    for item in list(masks.users):
+        graph.erase_node(item)
+    graph.erase_node(masks)
+    delattr(gm, MASKS)

@@ -8,6 +8,11 @@ from torch import Tensor, nn
 
 from .masks import ChannelMask, DilationMask, ReceptiveFieldMask
 
+LayerMasks = tuple[Tensor | None, Tensor | None, tuple[Tensor, Tensor] | None]
+"""A layer's masks: time mask in weight order (oldest tap first), channel keep values,
+and its BatchNorm's affine terms scaled by them; each None when not searched (or, for
+the affine terms, not computed)."""
+
 
 class PITConv1d(nn.Module):
     """A stride-1 ``nn.Conv1d`` under PIT masks, optionally followed by its BatchNorm.
@@ -68,19 +73,30 @@ class PITConv1d(nn.Module):
             mask = mask * self.rf_mask.soft()
         return mask
 
-    def forward(self, x: Tensor) -> Tensor:
-        # The weight's last index is the newest tap, hence the flip.
-        weight = self.conv.weight * torch.flip(self.time_mask(), [0])
-        bias = self.conv.bias
-        keep = self.out_mask() if self.out_mask is not None else None
+    def forward(self, x: Tensor, masks: LayerMasks | None = None) -> Tensor:
+        """``masks``: this layer's masks as :class:`~pit_lightning.nas.bank.MaskBank`
+        evaluates them for the whole network; without them the layer evaluates its own."""
+        if masks is None:
+            # The weight's last index is the newest tap, hence the flip.
+            time = torch.flip(self.time_mask(), [0]) if self.has_time_mask else None
+            masks = (time, self.out_mask() if self.out_mask is not None else None, None)
+        time, keep, affine = masks
+        weight, bias = self.conv.weight, self.conv.bias
         if keep is not None and self.bn is None:
             # Scaling the conv's own terms costs no pass over the activations.
-            weight = weight * keep[:, None, None]
+            scale = keep[:, None, None] if time is None else keep[:, None, None] * time
+            weight = weight * scale
             bias = bias * keep if bias is not None else None
+        elif time is not None:
+            weight = weight * time
         y = F.conv1d(F.pad(x, self.padding), weight, bias)
         if self.bn is not None:
-            y = batch_norm(self.bn, y, keep)
+            y = batch_norm(self.bn, y, keep, affine)
         return y
+
+    @property
+    def has_time_mask(self) -> bool:
+        return self.dilation_mask is not None or self.rf_mask is not None
 
     def kept_taps(self) -> tuple[int, int]:
         """(taps, dilation) of the binarized kernel."""
@@ -129,11 +145,13 @@ class PITConv1d(nn.Module):
         return f"padding={self.padding}"
 
 
-def batch_norm(bn: nn.BatchNorm1d, x: Tensor, scale: Tensor | None) -> Tensor:
+def batch_norm(bn: nn.BatchNorm1d, x: Tensor, scale: Tensor | None,
+               affine: tuple[Tensor, Tensor] | None = None) -> Tensor:
     """``bn(x) * scale[:, None]``, with the scale folded into the affine terms.
 
     Folding saves a pass over the activations; the running statistics are updated
-    exactly as ``bn.forward`` would.
+    exactly as ``bn.forward`` would. ``affine``: the scaled (weight, bias), when they
+    were computed already.
     """
     if scale is None:
         return bn(x)
@@ -143,8 +161,9 @@ def batch_norm(bn: nn.BatchNorm1d, x: Tensor, scale: Tensor | None) -> Tensor:
         if bn.momentum is None:
             momentum = 1.0 / float(bn.num_batches_tracked)
     use_batch_stats = bn.training or bn.running_mean is None
-    weight = bn.weight * scale if bn.affine else scale
-    bias = bn.bias * scale if bn.affine else None
+    if affine is None:
+        affine = (bn.weight * scale, bn.bias * scale) if bn.affine else (scale, None)
+    weight, bias = affine
     return F.batch_norm(
         x,
         bn.running_mean if not bn.training or bn.track_running_stats else None,

@@ -49,13 +49,37 @@ def trailing_zeros(j: int) -> int:
     return (j & -j).bit_length() - 1
 
 
-class DilationMask(nn.Module):
+class Mask(nn.Module):
+    """A mask's one NAS parameter (named by ``PARAM``): its own, or once packed, a slice
+    of the flat parameter a :class:`~pit_lightning.nas.bank.MaskBank` holds for every
+    mask of its kind, so that a network's masks are one parameter per kind."""
+
+    PARAM = ""
+
+    def pack(self, bank: nn.Module, start: int) -> Tensor:
+        """Hand the parameter over to ``bank`` (from ``start`` in its flat parameter of
+        this kind); returns its value."""
+        value = self._parameters.pop(self.PARAM).detach()
+        self.__dict__["_packed"] = (bank, start, start + len(value))
+        return value
+
+    def __getattr__(self, name: str) -> Tensor | nn.Module:
+        packed = self.__dict__.get("_packed")
+        if packed is not None and name == self.PARAM:
+            bank, start, stop = packed
+            return bank.get_parameter(name)[start:stop]
+        return super().__getattr__(name)
+
+
+class DilationMask(Mask):
     """Power-of-two dilation over ``kernel_size`` taps, as a chain of gates.
 
     ``gamma[i - 1]`` (i = 1..levels) gates every tap whose index is not a multiple of
     2**i; so the taps kept at dilation 2**p are those with 2**p dividing j, anchored
     at the newest sample, which is what makes export exact for every kernel size.
     """
+
+    PARAM = "gamma"
 
     def __init__(self, kernel_size: int) -> None:
         super().__init__()
@@ -106,12 +130,14 @@ class DilationMask(nn.Module):
         return 2 ** (int(closed.max()) + 1) if len(closed) else 1
 
 
-class ReceptiveFieldMask(nn.Module):
+class ReceptiveFieldMask(Mask):
     """A contiguous window of taps ending at the newest sample.
 
     Tap j's keep value is theta_j = sum_{i >= j} |beta_i|, non-increasing in j, so the
     binarized mask is always a window [0, rf). The newest tap has no parameter.
     """
+
+    PARAM = "beta"
 
     def __init__(self, kernel_size: int) -> None:
         super().__init__()
@@ -147,12 +173,14 @@ class ReceptiveFieldMask(nn.Module):
         return int((self.soft().detach() > THRESHOLD).sum())
 
 
-class ChannelMask(nn.Module):
+class ChannelMask(Mask):
     """One gate per output channel; the strongest channel is always kept alive.
 
     One instance may be shared by several layers whose outputs meet in a residual
     add, so that they keep the same channels.
     """
+
+    PARAM = "alpha"
 
     def __init__(self, channels: int) -> None:
         super().__init__()

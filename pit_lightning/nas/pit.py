@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import copy
-import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor, fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from ..cost import CostModel, LayerArch, LayerSpace, SoftLayer, resolve_costs
+from ..cost import CostModel, LayerArch, LayerSpace, SoftLayer, SoftNetwork, resolve_costs
 from ..cost.geometry import SEARCH_OPTIONS
 from . import convert
+from .bank import MaskBank
 from .errors import PITError
 from .layer import PITConv1d
-from .masks import ChannelMask
 
 InputSources = list[tuple[str | None, int]]
 COST_VIEWS = ("binarized", "soft")
@@ -77,6 +76,32 @@ class PIT(nn.Module):
         self.model = gm
         self._spaces: list[LayerSpace] | None = None
         self._seed_costs: dict[str, float] | None = None
+        self._build_bank()
+
+    def _build_bank(self) -> None:
+        """One :class:`MaskBank` evaluates every mask per forward (and per cost)."""
+        layers = dict(self.layers())
+        masks, groups = [], {}
+        for layer in layers.values():
+            if layer.out_mask is not None and id(layer.out_mask) not in groups:
+                groups[id(layer.out_mask)] = len(masks)
+                masks.append(layer.out_mask)
+        owners = {name: groups[id(layer.out_mask)] for name, layer in self.layers()
+                  if layer.out_mask is not None}
+        bank = MaskBank(
+            layers, masks,
+            out_groups=[groups[id(layer.out_mask)] if layer.out_mask is not None else None
+                        for layer in layers.values()],
+            in_sources=[[(owners[owner] if owner else None, size) for owner, size in runs]
+                        for runs in self._sources.values()],
+        )
+        convert.feed_masks(self.model, list(self._sources), bank)
+        self._register_load_state_dict_pre_hook(self._pack_state_dict)
+        spaces = self.search_space()
+        self.register_buffer("_length", torch.tensor([float(s.length) for s in spaces]),
+                             persistent=False)
+        self.register_buffer("_bias", torch.tensor([float(s.bias) for s in spaces]),
+                             persistent=False)
 
     def forward(self, *args: Tensor) -> Tensor:
         return self.model(*args)
@@ -89,27 +114,21 @@ class PIT(nn.Module):
             yield name, self.model.get_submodule(name)
 
     def nas_parameters(self) -> Iterator[nn.Parameter]:
-        """The mask parameters (alpha, beta, gamma), each once."""
+        """The mask parameters: one flat ``gamma``, ``beta`` and ``alpha`` for the whole
+        network (those searched)."""
         return self.mask_parameters(*SEARCH_OPTIONS)
 
     def mask_parameters(self, *kinds: str) -> Iterator[nn.Parameter]:
-        """The mask parameters of the given kinds (``"dilation"``, ``"rf"``,
-        ``"channels"``), each once."""
+        """The flat mask parameter of each given kind (``"dilation"``, ``"rf"``,
+        ``"channels"``) that some layer searches."""
         unknown = set(kinds) - set(SEARCH_OPTIONS)
         if unknown:
             raise PITError(f"unknown mask kind(s) {sorted(unknown)}; kinds are "
                            f"{list(SEARCH_OPTIONS)}")
-        seen: set[int] = set()
-        for _, layer in self.layers():
-            masks = {"dilation": layer.dilation_mask, "rf": layer.rf_mask,
-                     "channels": layer.out_mask}
-            for kind in kinds:
-                if masks[kind] is None:
-                    continue
-                for param in masks[kind].parameters():
-                    if id(param) not in seen:
-                        seen.add(id(param))
-                        yield param
+        for kind in kinds:
+            param = self._bank.get_parameter_of(kind)
+            if param is not None:
+                yield param
 
     def net_parameters(self) -> Iterator[nn.Parameter]:
         """Every parameter that is not a NAS parameter: the network's weights."""
@@ -118,18 +137,14 @@ class PIT(nn.Module):
 
     # -- geometry --------------------------------------------------------------------
 
-    def _in_keep(self, name: str, soft_keep: Callable[[ChannelMask], Tensor] | None) -> Tensor:
-        """Input channel keep values (``soft_keep`` given) or booleans (binarized)."""
+    def _in_keep(self, name: str) -> Tensor:
+        """Which input channels the binarized architecture keeps."""
         weight = self.model.get_submodule(name).conv.weight
         parts = []
         for owner, size in self._sources[name]:
             mask = self.model.get_submodule(owner).out_mask if owner else None
-            if mask is not None:
-                parts.append(soft_keep(mask) if soft_keep else mask.keep())
-            elif soft_keep:
-                parts.append(weight.new_ones(size))
-            else:
-                parts.append(torch.ones(size, dtype=torch.bool, device=weight.device))
+            parts.append(mask.keep() if mask is not None
+                         else torch.ones(size, dtype=torch.bool, device=weight.device))
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def search_space(self) -> list[LayerSpace]:
@@ -155,28 +170,35 @@ class PIT(nn.Module):
             ))
         return spaces
 
+    def _pack_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *_: object) -> None:
+        # Checkpoints from before the masks were packed keep loading.
+        self._bank.pack_state_dict(state_dict, prefix + "model.")
+
+    @property
+    def _bank(self) -> MaskBank:
+        return self.model.get_submodule(convert.MASKS)
+
+    def soft_network(self) -> SoftNetwork:
+        """Every searchable layer's differentiable state, from one batched evaluation
+        of the masks (binarized or clamped, as ``cost_view`` says)."""
+        binarized = self.cost_view == "binarized"
+        values = self._bank.values(binarized)
+
+        def layers() -> list[SoftLayer]:
+            in_keep, out_keep = self._bank.layer_keeps(values.channels)
+            return [
+                SoftLayer(space, layer, in_keep[row], out_keep[row],
+                          values.time[row, : space.kernel_size], binarized)
+                for row, (space, (_, layer)) in enumerate(
+                    zip(self.search_space(), self.layers(), strict=True))
+            ]
+
+        return SoftNetwork(layers, values.in_channels, values.out_channels, values.taps,
+                           self._length, self._bias)
+
     def soft_layers(self) -> list[SoftLayer]:
         """Each searchable layer's differentiable state."""
-        memo: dict[int, Tensor] = {}
-
-        binarized = self.cost_view == "binarized"
-
-        def soft_keep(mask: ChannelMask) -> Tensor:
-            # A mask shared by a residual group is evaluated once per call.
-            if id(mask) not in memo:
-                memo[id(mask)] = mask() if binarized else mask.soft()
-            return memo[id(mask)]
-
-        return [
-            SoftLayer(
-                space, layer,
-                in_keep=functools.partial(self._in_keep, name, soft_keep),
-                out_keep=functools.partial(soft_keep, layer.out_mask)
-                if layer.out_mask is not None else None,
-                binarized=binarized,
-            )
-            for space, (name, layer) in zip(self.search_space(), self.layers(), strict=True)
-        ]
+        return self.soft_network().layers
 
     def arch(self) -> list[LayerArch]:
         """The binarized architecture: one record per searchable layer."""
@@ -185,7 +207,7 @@ class PIT(nn.Module):
             taps, dilation = layer.kept_taps()
             records.append(LayerArch(
                 name=name,
-                in_channels=int(self._in_keep(name, None).sum()),
+                in_channels=int(self._in_keep(name).sum()),
                 out_channels=int(layer.out_keep().sum()),
                 kernel_size=taps,
                 dilation=dilation,
@@ -226,11 +248,8 @@ class PIT(nn.Module):
 
     def costs(self) -> dict[str, Tensor]:
         """Each named cost under the soft masks (differentiable)."""
-        layers = self.soft_layers()
-        return {
-            name: torch.stack([model.soft(layer) for layer in layers]).sum()
-            for name, model in self.cost_models.items()
-        }
+        network = self.soft_network()
+        return {name: model.soft_network(network) for name, model in self.cost_models.items()}
 
     @property
     def cost(self) -> Tensor:
@@ -261,9 +280,10 @@ class PIT(nn.Module):
         graph = exported.graph
         nodes = {n.target: n for n in graph.nodes if n.op == "call_module"}
         for name, layer in list(self.layers()):
-            parts = layer.export(self._in_keep(name, None))
+            parts = layer.export(self._in_keep(name))
             if list(parts) == ["conv"]:
                 convert.set_submodule(exported, name, parts["conv"])
+                nodes[name].args = nodes[name].args[:1]
                 continue
             container = nn.Module()
             for suffix, module in parts.items():
@@ -276,6 +296,7 @@ class PIT(nn.Module):
                     value = graph.call_module(f"{name}.{suffix}", (value,))
             node.replace_all_uses_with(value)
             graph.erase_node(node)
+        convert.drop_masks(exported)
         for node in graph.nodes:
             # Shape propagation leaves type annotations that torch.save cannot pickle.
             node.type = None

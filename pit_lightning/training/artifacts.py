@@ -58,15 +58,21 @@ def save_network(network: nn.Module, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_network(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
+def load_network(path: str | os.PathLike, map_location: str | torch.device = "cpu", *,
+                 trust: bool = False) -> nn.Module:
     """Load an exported network in one call; needs torch only, not the PIT wrapper.
 
-    The file holds a pickled ``torch.fx.GraphModule`` made of ``torch.nn`` layers, so
-    load only files you trust.
+    The file holds a pickled ``torch.fx.GraphModule`` made of ``torch.nn`` layers, and
+    unpickling runs code from the file: say ``trust=True`` for files you made or trust.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no exported network at {path}")
+    if not trust:
+        raise PermissionError(
+            f"{path} is a pickled network and loading it runs code from the file; "
+            "call load_network(..., trust=True) for a file you made or trust"
+        )
     network = torch.load(path, map_location=map_location, weights_only=False)
     if not isinstance(network, nn.Module):
         raise ValueError(f"{path} does not hold a network (found {type(network).__name__})")

@@ -138,3 +138,32 @@ def test_idle_board_sleeps(qemu_board):
     time.sleep(2.0)
     assert cpu_seconds() - before < 0.5
     assert qemu_board.info().board_name == "netduinoplus2"  # and it still answers
+
+
+def test_frame_sent_while_the_core_is_busy_is_received_whole(qemu_board):
+    """A max-size frame that arrives while a long BENCH_LAYER runs must not lose a byte:
+    the receive ring fills, then the UART interrupt pauses and QEMU holds the rest back."""
+    import struct
+    import zlib
+
+    from hw_profiler.protocol import (
+        MAX_PAYLOAD,
+        Frame,
+        LoadBeginRequest,
+        LoadChunkRequest,
+        MsgType,
+        encode_frame,
+    )
+
+    b = qemu_board
+    data = bytes(range(256)) * ((MAX_PAYLOAD - 4) // 256)
+    b.request(LoadBeginRequest(len(data), zlib.crc32(data)))
+    bench = BenchLayerRequest(Op.CONV, DType.INT8, 64, 64, 512, 3, 1, 1, 0, 200, 1)
+    chunk = LoadChunkRequest(0, data)
+    start = time.monotonic()
+    b.write_raw(encode_frame(MsgType.BENCH_LAYER, 201, bench.pack())
+                + encode_frame(MsgType.LOAD_CHUNK, 202, chunk.pack()))
+    frames = [i for i in b.read_items(60.0, count=2) if isinstance(i, Frame)]
+    assert [(f.type, f.seq) for f in frames] == [(0x82, 201), (0x91, 202)], frames
+    assert struct.unpack("<I", frames[1].payload)[0] == len(data)
+    assert time.monotonic() - start > 1.0  # the bench did keep the core busy a while

@@ -227,9 +227,16 @@ class Lpm01aStandIn(PtyDevice):
 class FirmwareStandIn(PtyDevice):
     """The profiling firmware's request/reply behaviour (INFO, BENCH_LAYER, RESET) with
     scripted faults per request: 'silent', 'corrupt' (bad reply CRC), 'garbage' (noise
-    before the reply), 'stale' (an extra reply with an old SEQ first)."""
+    before the reply), 'stale' (an extra reply with an old SEQ first). ``flip_at`` damages
+    the received byte stream: bit 4 of each byte at those positions (counted from 0) is
+    flipped on the way in, as a noisy line would."""
 
-    def __init__(self, faults: list[str] | None = None, protocol_version: int = 1) -> None:
+    def __init__(
+        self,
+        faults: list[str] | None = None,
+        protocol_version: int = 1,
+        flip_at: tuple[int, ...] = (),
+    ) -> None:
         super().__init__()
         from hw_profiler.protocol import FrameParser
 
@@ -237,14 +244,20 @@ class FirmwareStandIn(PtyDevice):
         self.faults = list(faults or [])
         self.protocol_version = protocol_version
         self.requests: list[int] = []
+        self.flip_at = set(flip_at)
+        self.received = 0
 
     def serve(self) -> None:
         from hw_profiler.protocol import Frame, FrameError
 
         while True:
-            chunk = os.read(self.master, 8192)
+            chunk = bytearray(os.read(self.master, 8192))
             if not chunk:
                 return
+            for i in range(len(chunk)):
+                if self.received + i in self.flip_at:
+                    chunk[i] ^= 0x10
+            self.received += len(chunk)
             for item in self.parser.feed(chunk):
                 if isinstance(item, FrameError):
                     self.reply(0xFF, item.seq, bytes([1, item.type, 0, 0]))

@@ -162,12 +162,14 @@ def test_cli_validate_and_deploy(tcn, tmp_path, capsys: pytest.CaptureFixture[st
     model, calib = tcn
     torch.save(model, tmp_path / "model.pt")
     torch.save(calib, tmp_path / "calib.pt")
-    args = ["--model", str(tmp_path / "model.pt"), "--calib", str(tmp_path / "calib.pt")]
+    args = ["--model", str(tmp_path / "model.pt"), "--trust-model", "--calib",
+            str(tmp_path / "calib.pt")]
     assert main(["validate", *args]) == 0
     out = capsys.readouterr().out
     assert "validation: MATCH" in out and "max |diff| = 0 LSB" in out
     torch.save(nn.Sequential(nn.Conv1d(4, 4, 3), nn.GELU()), tmp_path / "gelu.pt")
-    assert main(["deploy", "--model", str(tmp_path / "gelu.pt"), "--input-shape", "4,32"]) == 2
+    gelu = ["--model", str(tmp_path / "gelu.pt"), "--trust-model", "--input-shape", "4,32"]
+    assert main(["deploy", *gelu]) == 2
     assert "cannot deploy node '_1'" in capsys.readouterr().err
 
 

@@ -81,7 +81,7 @@ def test_silent_board_names_command_and_timeout(standin: FirmwareStandIn) -> Non
 def test_always_corrupt_link(standin: FirmwareStandIn) -> None:
     with (
         open_session(standin, timeout_s=0.3) as session,
-        pytest.raises(BoardTimeoutError, match=r"no valid reply to BENCH_LAYER .* corrupts frames"),
+        pytest.raises(BoardTimeoutError, match=r"no valid reply to BENCH_LAYER .* damages frames"),
     ):
         session.bench_layer(G)
 
@@ -180,3 +180,13 @@ def test_every_shipped_board_loads() -> None:
     ):
         board = load_board(name)
         assert board.name == name and board.clock_hz > 0 and board.power.power_w(1e8) > 0
+
+
+# The handshake's INFO request is bytes 0..7; the first BENCH_LAYER request starts at 8,
+# so byte 12 is its TYPE: 0x02 arrives as 0x12 and the board answers BAD_CRC for 0x12.
+@pytest.mark.parametrize("standin", [{"flip_at": (12,)}], indirect=True)
+def test_damaged_type_byte_is_a_link_fault_not_a_verdict(standin: FirmwareStandIn) -> None:
+    with open_session(standin) as session:
+        reply = session.bench_layer(G, warmup=0, repeats=2)
+    assert reply.ticks == [G.macs + 10] * 2
+    assert session.retried == 1 and session.link_faults == {"corrupt": 1}

@@ -10,8 +10,9 @@ import pytest
 
 from hw_profiler.boards import load_board
 from hw_profiler.energy import EstimatedEnergy
-from hw_profiler.errors import BoardCommandError, TableError
+from hw_profiler.errors import BoardCommandError, PortError, TableError
 from hw_profiler.table import (
+    COLUMNS,
     ChannelGrid,
     LatencyTable,
     LayerGeometry,
@@ -156,3 +157,114 @@ def test_corrupted_table_file(tmp_path: Path, content, message: str) -> None:
     with pytest.raises(TableError, match=message) as info:
         LatencyTable.load(path)
     assert str(path) in str(info.value)
+
+
+G1, G2 = LayerGeometry("conv1d", 4, 8, 3, 1, 16), LayerGeometry("conv1d", 8, 8, 3, 1, 16)
+
+
+def test_link_fault_rows_and_cut_rows_are_measured_again(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    run_profile(path, [G1, G2], FakeBoard())
+    head, header, row1, row2 = path.read_text().splitlines(keepends=True)
+    # a link fault stored as a verdict by an older run, and a row cut short by a crash
+    bad_status = row1.replace(",ok,", ",BAD_CRC,")
+    cut = row2[: row2.index(",ok,") + 4] + "\n"
+    path.write_text(head + header + bad_status + cut)
+    table = LatencyTable.open(path, META)
+    assert table.missing([G1, G2]) == [G1, G2]
+    board = FakeBoard()
+    run_profile(path, [G1, G2], board)
+    assert board.calls == [G1, G2]
+    frame = LatencyTable.load(path).frame()
+    assert list(frame["status"]) == ["ok", "ok"] and frame["latency_s"].notna().all()
+
+
+class FlakyBoard(FakeBoard):
+    """Answers the first request with a link fault the session could not repair."""
+
+    def bench_layer(self, g: LayerGeometry, warmup: int, repeats: int, seed: int) -> FakeBench:
+        if not self.calls:
+            self.calls.append(g)
+            raise BoardCommandErrorWithName("BAD_CRC")
+        return super().bench_layer(g, warmup, repeats, seed)
+
+
+def test_a_link_fault_is_never_stored(tmp_path: Path) -> None:
+    with pytest.raises(BoardCommandError):
+        run_profile(tmp_path / "t.csv", [G1, G2], FlakyBoard())
+    assert not (tmp_path / "t.csv").exists() or len(LatencyTable.load(tmp_path / "t.csv")) == 0
+
+
+def test_non_numeric_value_is_refused_with_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    run_profile(path, [G1, G2], FakeBoard())
+    lines = path.read_text().splitlines(keepends=True)
+    fields = lines[3].split(",")
+    fields[COLUMNS.index("ticks_median")] = "fast"
+    path.write_text("".join(lines[:3]) + ",".join(fields))
+    with pytest.raises(TableError, match=rf"{path}:4: .*'ticks_median' holds 'fast'"):
+        LatencyTable.open(path, META)
+
+
+def test_temp_files_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "t.csv"
+    run_profile(path, [G1], FakeBoard())
+    (tmp_path / ".t.csv.k1ll3d").write_text("half a table")  # left by kill -9 mid-save
+    run_profile(path, [G1, G2], FakeBoard())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+    def fail(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        LatencyTable.load(path).save()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+
+class DroppingBoard(FakeBoard):
+    """Loses the link (the port fails) on its call number ``lose_at``."""
+
+    def __init__(self, lose_at: int) -> None:
+        super().__init__()
+        self.lose_at = lose_at
+
+    def bench_layer(self, g: LayerGeometry, warmup: int, repeats: int, seed: int) -> FakeBench:
+        if len(self.calls) == self.lose_at:
+            raise PortError("reading from board port 'fake' failed: disconnected")
+        return super().bench_layer(g, warmup, repeats, seed)
+
+
+GEOMS = [LayerGeometry("conv1d", 4, c, 3, d, 16) for c in (1, 4, 8) for d in (1, 2)]
+
+
+def test_lost_link_reconnects_and_resumes(tmp_path: Path) -> None:
+    table = LatencyTable.open(tmp_path / "t.csv", META)
+    boards = [DroppingBoard(lose_at=2), DroppingBoard(lose_at=3), FakeBoard()]
+    opened = iter(boards[1:])
+    meter = EstimatedEnergy(load_board("qemu_stm32f4").power, META.clock_hz)
+    profiler = TableProfiler(boards[0], table, meter, progress=False,
+                             reconnect=lambda: next(opened), reconnects=2)
+    summary = profiler.run(GEOMS)
+    assert summary.reconnects == 2 and summary.measured == len(GEOMS)
+    assert [len(b.calls) for b in boards] == [2, 3, 1]
+    reference = run_profile(tmp_path / "ref.csv", GEOMS, FakeBoard())
+    pd.testing.assert_frame_equal(LatencyTable.load(tmp_path / "t.csv").frame(),
+                                  reference.frame())
+
+
+def test_reconnects_are_bounded_and_the_table_kept(tmp_path: Path) -> None:
+    table = LatencyTable.open(tmp_path / "t.csv", META)
+    meter = EstimatedEnergy(load_board("qemu_stm32f4").power, META.clock_hz)
+    attempts = []
+
+    def reconnect() -> FakeBoard:
+        attempts.append(1)
+        raise PortError("cannot open board port 'fake': gone")
+
+    profiler = TableProfiler(DroppingBoard(lose_at=2), table, meter, progress=False,
+                             reconnect=reconnect, reconnects=3)
+    with pytest.raises(PortError, match="gone"):
+        profiler.run(GEOMS)
+    assert len(attempts) == 3
+    assert len(LatencyTable.load(tmp_path / "t.csv")) == 2

@@ -48,7 +48,9 @@ def test_one_fit_runs_warmup_search_and_finetune(tmp_path, chorale_cache):
     assert all(bool((v == 1).all()) for v in record.masks[1].values())
     assert any(not torch.equal(record.masks[1][k], record.masks[2][k]) for k in record.masks[1])
     assert not isinstance(module.net, PIT)
-    exported = load_network(tmp_path / "network.pt")
+    with pytest.raises(PermissionError, match="trust=True"):
+        load_network(tmp_path / "network.pt")  # pickles run code: not without consent
+    exported = load_network(tmp_path / "network.pt", trust=True)
     batch = torch.rand(2, 88, 30)
     module.eval()
     torch.testing.assert_close(exported(batch), module.net(batch))
@@ -294,3 +296,34 @@ def test_a_forced_dilation_keeps_its_taps_and_the_gradient():
     assert mask.gamma.grad is not None
     mask.forced = None
     assert mask().tolist() == [1.0] * 9
+
+
+@pytest.fixture(scope="module")
+def checkpointed_fit(tmp_path_factory, chorale_cache):
+    """One fit (warmup 1, search 3, fine-tune 3 epochs) with a checkpoint every epoch."""
+    root = tmp_path_factory.mktemp("checkpointed")
+    return root, _checkpointing_run(root, chorale_cache)
+
+
+@pytest.mark.parametrize(
+    ("epoch", "phase", "rest"),
+    [
+        (0, "search", ["search"] * 3 + ["finetune"] * 3),  # end of warmup
+        (2, "search", ["search"] + ["finetune"] * 3),  # during the search
+        (3, "finetune", ["finetune"] * 3),  # end of the search
+        (5, "finetune", ["finetune"]),  # during fine-tune
+    ],
+)
+def test_resume_from_every_checkpoint_of_a_fit(tmp_path, chorale_cache, checkpointed_fit,
+                                                epoch, phase, rest):
+    root, first = checkpointed_fit
+    ckpt_path = root / "ckpt" / f"epoch={epoch}.ckpt"
+    assert torch.load(ckpt_path, weights_only=False)["pit"]["phase"] == phase
+    record = Record()
+    module = tiny_module()
+    trainer(tmp_path / "resumed", [*phases(1, 3, 3), record]).fit(
+        module, tiny_data(chorale_cache), ckpt_path=ckpt_path
+    )
+    assert record.phases == rest
+    assert not isinstance(module.net, PIT)
+    assert len(module.final_arch) == len(first.final_arch)

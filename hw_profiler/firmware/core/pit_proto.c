@@ -604,8 +604,11 @@ void pit_serve_forever(void)
         const int busy = pit_parser_busy(&parser);
         int c = board_getc(busy ? PIT_BYTE_TIMEOUT_MS : 1000u);
         if (c < 0) {
-            if (busy)
-                pit_parser_reset(&parser); /* byte timeout: drop the partial frame */
+            if (busy) { /* byte timeout: drop the partial frame and say so, so the host
+                         * resends now rather than after its reply timeout */
+                pit_parser_reset(&parser);
+                send_error(PIT_E_BAD_CRC, parser.type, parser.seq, 0);
+            }
             continue;
         }
         switch (pit_parser_feed(&parser, (uint8_t)c)) {

@@ -18,6 +18,7 @@
 #define DWT_CYCCNT REG(0xE0001004u)
 
 #define NVIC_ISER1 REG(0xE000E104u)
+#define NVIC_ICER1 REG(0xE000E184u)
 
 #if defined(BOARD_NETDUINOPLUS2)
 #define USART_BASE 0x40011000u /* USART1, APB2 */
@@ -115,10 +116,19 @@ void board_init(void)
 }
 
 /* Received bytes, filled by the UART interrupt. Waiting for input sleeps (WFI) instead
- * of polling, so an idle board (and an idle emulator) costs no CPU. */
-#define RX_SIZE 256u
+ * of polling, so an idle board (and an idle emulator) costs no CPU.
+ *
+ * Flow control: when the ring is full the interrupt leaves the byte in the data register
+ * and masks itself until board_getc() has made room. QEMU's USART then holds the rest of
+ * the stream back (it offers a byte only while RXNE is clear), so no byte of a frame is
+ * lost however far the core falls behind the emulator's delivery; before, the interrupt
+ * drained the register into a 256-byte ring regardless and dropped what did not fit. On
+ * silicon a byte that arrives while the register is still full overruns, so the ring
+ * covers the bursts a busy core must absorb. */
+#define RX_SIZE 1024u
 static volatile uint8_t g_rx[RX_SIZE];
 static volatile uint32_t g_rx_head, g_rx_tail;
+static volatile uint32_t g_rx_paused;
 
 void Uart_IRQHandler(void)
 {
@@ -126,13 +136,16 @@ void Uart_IRQHandler(void)
         uint32_t sr = USART_SR;
         if (!(sr & (SR_RXNE | SR_ORE)))
             return;
+        if ((sr & SR_RXNE) && g_rx_head - g_rx_tail >= RX_SIZE) {
+            NVIC_ICER1 = 1u << (UART_IRQ - 32); /* ring full: pause, keep the byte in DR */
+            g_rx_paused = 1;
+            return;
+        }
         uint8_t byte = (uint8_t)(USART_DR & 0xFFu); /* also clears an overrun */
         if (!(sr & SR_RXNE))
             continue;
-        if (g_rx_head - g_rx_tail < RX_SIZE) {
-            g_rx[g_rx_head % RX_SIZE] = byte;
-            g_rx_head++;
-        } /* else dropped: the frame CRC catches the loss */
+        g_rx[g_rx_head % RX_SIZE] = byte;
+        g_rx_head++;
     }
 }
 
@@ -147,6 +160,10 @@ int board_getc(uint32_t timeout_ms)
         if (g_rx_tail != g_rx_head) {
             uint8_t byte = g_rx[g_rx_tail % RX_SIZE];
             g_rx_tail++;
+            if (g_rx_paused) { /* room again: take the byte waiting in DR */
+                g_rx_paused = 0;
+                NVIC_ISER1 = 1u << (UART_IRQ - 32);
+            }
             __asm__ volatile("cpsie i" ::: "memory");
             return byte;
         }
