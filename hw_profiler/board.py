@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from hw_profiler.boards import DEFAULT_BOARD, BoardProfile, load_board
 from hw_profiler.energy.model import EnergyMeter, EstimatedEnergy, make_meter
-from hw_profiler.errors import PortError
-from hw_profiler.flashers import make_flasher
+from hw_profiler.errors import FlashError, PortError
+from hw_profiler.flashers import Flasher, make_flasher
 from hw_profiler.session import BoardSession, RetryPolicy, format_version, seconds_per_tick
 from hw_profiler.table.store import TableMeta
 
@@ -29,6 +29,20 @@ class Board:
     profile: BoardProfile
     meter: EnergyMeter
     reopen: Callable[[], BoardSession] | None = field(default=None, repr=False)
+    flasher: Flasher | None = field(default=None, repr=False)  # None: opened by URL
+
+    def flash_model(self, image: bytes) -> None:
+        """Flash the firmware with ``image`` in its model slot, restart and reconnect."""
+        info = self.session.info
+        assert info is not None
+        if self.flasher is None:
+            raise FlashError(f"board {self.name} was opened by URL: it cannot be flashed")
+        self.session.close()
+        url = self.flasher.flash_model(image, info.flash_slot_address)
+        self.session = BoardSession.open(
+            url, baud=self.profile.uart.baud, timeout_s=self.session.timeout_s,
+            policy=self.session.policy,
+        )
 
     def reconnect(self) -> BoardSession:
         """Close the link and open it again (restarting what :func:`open_board` started,
@@ -118,7 +132,8 @@ def open_board(
 
         session = connect()
         clock = (session.info.core_clock_hz if session.info else 0) or profile.clock_hz
-        opened = Board(session, profile, meter or EstimatedEnergy(profile.power, clock), reopen)
+        opened = Board(session, profile, meter or EstimatedEnergy(profile.power, clock), reopen,
+                       flasher)
         try:
             yield opened
         finally:

@@ -21,7 +21,9 @@ class LayerGeometry:
     c_out: int
     kernel: int
     dilation: int
-    length: int  # input time steps (a causal conv keeps the length)
+    length: int  # input time steps
+    """A conv is measured with (k-1)*d samples of zero padding: stride 1 keeps the length,
+    stride s gives ceil(length / s) output steps."""
     dtype: str = "int8"
     stride: int = 1
 
@@ -37,12 +39,20 @@ class LayerGeometry:
     @property
     def macs(self) -> int:
         if self.op == "conv1d":
-            return self.length * self.c_out * self.c_in * self.kernel
+            return self.out_length * self.c_out * self.c_in * self.kernel
         if self.op == "linear":
             return self.length * self.c_out * self.c_in
         if self.op in ("avgpool", "maxpool"):
             return ((self.length - self.kernel) // self.stride + 1) * self.c_in * self.kernel
         return self.length * self.c_in
+
+    @property
+    def out_length(self) -> int:
+        if self.op == "conv1d":
+            return (self.length - 1) // self.stride + 1
+        if self.op in ("avgpool", "maxpool"):
+            return (self.length - self.kernel) // self.stride + 1
+        return self.length
 
     def as_key(self) -> tuple:
         return astuple(self)

@@ -37,13 +37,18 @@ from hw_profiler.protocol import (
     FrameParser,
     InfoReply,
     InfoRequest,
+    InputChunkReply,
+    InputChunkRequest,
     LoadBeginRequest,
     LoadChunkReply,
     LoadChunkRequest,
     LoadEndReply,
     LoadEndRequest,
+    LoadFlashRequest,
     MsgType,
     Op,
+    OutputChunkReply,
+    OutputChunkRequest,
     Reply,
     Request,
     ResetRequest,
@@ -126,6 +131,7 @@ class BoardSession:
         self.policy = policy or RetryPolicy()
         self.parser = FrameParser(max_payload=MAX_PAYLOAD)
         self.info: InfoReply | None = None
+        self.loaded: LoadEndReply | None = None  # the model the board holds, as it planned it
         self._seq = 0
         self._last_fault = ""
         self.retried = 0  # requests resent (visible for tests and diagnostics)
@@ -343,6 +349,7 @@ class BoardSession:
         A chunk may use the policy's retries; a LOAD_END whose reply was lost and so
         meets a finished load restarts the upload once.
         """
+        self.loaded = None
         top = self._info().max_payload - 4
         if self.policy.chunk_bytes is not None:
             top = min(top, self.policy.chunk_bytes)
@@ -378,18 +385,50 @@ class BoardSession:
                     continue  # the first LOAD_END went through, its reply did not
                 raise
             assert isinstance(reply, LoadEndReply)
+            self.loaded = reply
             return reply
         raise AssertionError("unreachable")
+
+    def load_flash(self) -> LoadEndReply:
+        """LOAD_FLASH: plan and load the model image built into the board's flash."""
+        self.loaded = None
+        reply = self.request(LoadFlashRequest())
+        assert isinstance(reply, LoadEndReply)
+        self.loaded = reply
+        return reply
 
     def run(
         self, input_bytes: bytes, per_layer: bool = True, timeout_s: float | None = None
     ) -> RunReply:
-        reply = self.request(RunRequest(input_bytes, per_layer), timeout_s)
+        """RUN; an input or output larger than one frame travels in INPUT_CHUNK /
+        OUTPUT_CHUNK frames, each retried like any request (the board keeps the input
+        intact through RUN, so a repeated RUN gives the same output)."""
+        limit = self._info().max_payload
+        out_bytes = self.loaded.output.nbytes if self.loaded is not None else 0
+        n_ticks = self.loaded.n_layers if (per_layer and self.loaded is not None) else 0
+        staged = 2 + len(input_bytes) > limit
+        keep = 12 + 4 * n_ticks + out_bytes > limit
+        if staged:
+            step = limit - 4
+            for off in range(0, len(input_bytes), step):
+                ack = self.request(InputChunkRequest(off, input_bytes[off : off + step]))
+                assert isinstance(ack, InputChunkReply)
+        reply = self.request(
+            RunRequest(b"" if staged else input_bytes, per_layer, staged, keep), timeout_s
+        )
         assert isinstance(reply, RunReply)
+        if keep:
+            parts = []
+            for off in range(0, out_bytes, limit):
+                chunk = self.request(OutputChunkRequest(off, min(limit, out_bytes - off)))
+                assert isinstance(chunk, OutputChunkReply)
+                parts.append(chunk.data)
+            reply = RunReply(reply.total_ticks, reply.layer_ticks, b"".join(parts))
         return reply
 
     def reset(self) -> None:
         self.request(ResetRequest())
+        self.loaded = None
 
     @property
     def seconds_per_tick(self) -> float:

@@ -1,10 +1,11 @@
 """``pit-lightning``: LightningCLI subcommands (fit, validate, test) plus ``sweep``,
-``geometries`` and ``profile``.
+``geometries``, ``profile`` and ``deploy``.
 
     pit-lightning fit --config configs/jsb_chorales.yaml
     pit-lightning sweep --config configs/jsb_chorales.yaml --strengths 1e-7 1e-6 1e-5
     pit-lightning geometries --seed TEMPONet --out temponet.txt
     pit-lightning profile --seed TEMPONet --board qemu_stm32f4 --table temponet.csv
+    pit-lightning deploy --seed TEMPONet --table temponet_layers.csv
 
 The phases and run artifacts are top-level config sections (``warmup``, ``search``,
 ``finetune``, ``artifacts``), so a YAML file describes a whole PIT run.
@@ -128,10 +129,11 @@ def split_passthrough(argv: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def _subcommands() -> dict[str, Callable[[Sequence[str]], None]]:
     """The commands beside LightningCLI's, imported when called."""
-    from .hardware.cli import geometries_main, profile_main
+    from .hardware.cli import deploy_main, geometries_main, profile_main
     from .sweep import main as sweep_main
 
-    return {"sweep": sweep_main, "geometries": geometries_main, "profile": profile_main}
+    return {"sweep": sweep_main, "geometries": geometries_main, "profile": profile_main,
+            "deploy": deploy_main}
 
 
 def _option_values(argv: Sequence[str], *names: str) -> list[str]:
@@ -186,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     given = list(sys.argv[1:] if argv is None else argv)
     command = given[0] if given else ""
     try:
-        if command in ("sweep", "geometries", "profile"):
+        if command in ("sweep", "geometries", "profile", "deploy"):
             _subcommands()[command](given[1:])
             return
         check_inputs(given)

@@ -13,9 +13,21 @@ import torch
 from torch import Tensor, nn
 
 from hw_profiler.board import Board
-from hw_profiler.deploy.quantize import add_int8, avgpool1d_int8, conv1d_int8, maxpool1d_int8
+from hw_profiler.deploy.quantize import (
+    add_int8,
+    avgpool1d_int8,
+    conv1d_int8,
+    conv_columns,
+    maxpool1d_int8,
+)
 from hw_profiler.deploy.run import DeployResult, batched, deploy_model
-from hw_profiler.deploy.serialize import Model, ModelFormatError, act_bounds, read_model
+from hw_profiler.deploy.serialize import (
+    Model,
+    ModelFormatError,
+    act_bounds,
+    conv_padding,
+    read_model,
+)
 from hw_profiler.protocol.messages import DType, Op
 
 
@@ -57,12 +69,14 @@ def run_model_reference(model: Model, x: np.ndarray) -> np.ndarray:
         lo, hi = act_bounds(L, tin.dtype)
         if L.op in (Op.CONV, Op.LINEAR):
             w = L.weights if L.op is Op.CONV else np.asarray(L.weights)[:, None, :]
-            d = L.dilation if L.op is Op.CONV else 1
+            conv = L.op is Op.CONV
+            d, s = (L.dilation, L.stride) if conv else (1, 1)
+            pads = conv_padding(L)
             if q:
                 y = conv1d_int8(a, w, L.bias, L.multiplier, L.shift, tin.zero_point,
-                                    tout.zero_point, d, int(lo), int(hi))
+                                tout.zero_point, d, int(lo), int(hi), s, pads)
             else:
-                y = conv1d_float(a, w, L.bias, d)
+                y = conv1d_float(a, w, L.bias, d, s, pads)
                 y = np.clip(y, lo, hi).astype(np.float32)
         elif L.op is Op.AVGPOOL:
             if q:
@@ -92,15 +106,19 @@ def run_model_reference(model: Model, x: np.ndarray) -> np.ndarray:
 
 
 def conv1d_float(
-    x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, dilation: int
+    x: np.ndarray,
+    w: np.ndarray,
+    bias: np.ndarray | None,
+    dilation: int,
+    stride: int = 1,
+    padding: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Causal dilated float Conv1d on ``(T, Cin)`` with board-layout weights ``(Cout, k, Cin)``."""
+    """Float Conv1d on ``(T, Cin)`` with board-layout weights ``(Cout, k, Cin)``; causal
+    unless ``padding`` (left, right) is given."""
     x = np.asarray(x, dtype=np.float32)
     cout, k, cin = w.shape
-    T = x.shape[0]
-    pad = (k - 1) * dilation
-    xp = np.concatenate([np.zeros((pad, cin), dtype=np.float32), x], axis=0)
-    cols = np.stack([xp[j * dilation : j * dilation + T] for j in range(k)], axis=1)
+    cols = conv_columns(x, k, dilation, stride, padding)
+    T = cols.shape[0]
     y = cols.reshape(T, k * cin) @ np.asarray(w, dtype=np.float32).reshape(cout, k * cin).T
     if bias is not None:
         y = y + np.asarray(bias, dtype=np.float32)

@@ -1,11 +1,13 @@
 """Lower a plain exported torch network to a flat list of board layers (float, BN folded).
 
-Accepted: nn.ConstantPad1d (zero, left only) + nn.Conv1d (stride 1, any dilation) = the
-board's causal CONV, and likewise Conv1d(padding=(k-1)*d) followed by a "chomp" slice
-``x[:, :, :-(k-1)*d]``; other paddings and strided convs are refused (they look ahead);
+Accepted: nn.Conv1d with any stride and dilation and zero padding on either side (its
+own ``padding``, a nn.ConstantPad1d of zeros before it, and a "chomp" slice
+``x[:, :, :-n]`` after a stride-1 conv, which drops right padding): the board's CONV;
 BatchNorm1d folded into the conv/linear before it; ReLU/ReLU6 fused as clamps;
-AvgPool1d/MaxPool1d; Flatten; Linear; residual ``+``; Dropout/Identity and a final
-squeeze/view are no-ops. Anything else is refused with the node's name.
+AvgPool1d/MaxPool1d; AdaptiveAvgPool1d to a length that divides the input's (global
+average pooling is ``AdaptiveAvgPool1d(1)``); Flatten; Linear; residual ``+``;
+Dropout/Identity and a final squeeze/view are no-ops. Anything else is refused with the
+node's name.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class LayerIR:
     kernel: int = 1
     dilation: int = 1
     stride: int = 1
+    padding: tuple[int, int] = (0, 0)  # conv zero padding (left, right)
     act: str = "none"
 
 
@@ -90,8 +93,7 @@ def _float_layer(layer: LayerIR, ins: list[Tensor], out: TensorInfo) -> Tensor:
     if layer.op == "conv":
         w = torch.from_numpy(layer.weight).double()
         b = None if layer.bias is None else torch.from_numpy(layer.bias).double()
-        pad = (layer.kernel - 1) * layer.dilation
-        y = F.conv1d(F.pad(x, (pad, 0)), w, b, dilation=layer.dilation)
+        y = F.conv1d(F.pad(x, layer.padding), w, b, stride=layer.stride, dilation=layer.dilation)
     elif layer.op == "linear":
         w = torch.from_numpy(layer.weight).double()
         b = None if layer.bias is None else torch.from_numpy(layer.bias).double()
@@ -122,8 +124,8 @@ class _Lowering:
         self.modules = dict(gm.named_modules())
         self.ir = GraphIR()
         self.value: dict[fx.Node, int] = {}  # fx node -> IR tensor id
-        self.pending_pad: dict[fx.Node, tuple[int, int]] = {}  # node -> (tensor, left pad)
-        self.pending_chomp: dict[fx.Node, tuple[int, int]] = {}  # conv node -> (tensor, pad)
+        # node -> (tensor, (left, right)): a zero pad waiting for the conv it feeds
+        self.pending_pad: dict[fx.Node, tuple[int, tuple[int, int]]] = {}
         self.users = {n: len(n.users) for n in gm.graph.nodes}
 
     def fail(self, node: fx.Node, why: str) -> DeployError:
@@ -138,12 +140,6 @@ class _Lowering:
     def tensor_of(self, node: fx.Node, consumer: fx.Node) -> int:
         if node in self.pending_pad:
             raise self.fail(consumer, "a ConstantPad1d output may only feed a Conv1d")
-        if node in self.pending_chomp:
-            raise self.fail(
-                consumer,
-                f"{node.name!r} is padded on both sides; only a chomp "
-                "of the right-hand padding may follow it",
-            )
         try:
             return self.value[node]
         except KeyError:
@@ -200,9 +196,9 @@ class _Lowering:
             self.alias(node, src)
         elif isinstance(mod, nn.ConstantPad1d):
             left, right = mod.padding
-            if mod.value != 0 or right != 0:
-                raise self.fail(node, "only zero left padding (causal) is supported")
-            self.pending_pad[node] = (self.tensor_of(src, node), left)
+            if mod.value != 0 or left < 0 or right < 0:
+                raise self.fail(node, "only zero padding (no cropping) is supported")
+            self.pending_pad[node] = (self.tensor_of(src, node), (left, right))
         elif isinstance(mod, nn.Conv1d):
             self.conv(node, mod)
         elif isinstance(mod, nn.BatchNorm1d):
@@ -213,6 +209,8 @@ class _Lowering:
             self.activation(node, "relu6")
         elif isinstance(mod, (nn.AvgPool1d, nn.MaxPool1d)):
             self.pool(node, mod)
+        elif isinstance(mod, nn.AdaptiveAvgPool1d):
+            self.adaptive_pool(node, mod)
         elif isinstance(mod, nn.Flatten):
             self.flatten(node)
         elif isinstance(mod, nn.Linear):
@@ -231,7 +229,7 @@ class _Lowering:
             self.activation(node, "relu6")
         elif target in (torch.flatten,) or name == "flatten":
             self.flatten(node)
-        elif target is operator.getitem and node.args[0] in self.pending_chomp:
+        elif target is operator.getitem:
             self.chomp(node)
         elif name in ("squeeze", "view", "reshape", "contiguous", "dropout"):
             src = node.args[0]
@@ -243,56 +241,65 @@ class _Lowering:
 
     def conv(self, node: fx.Node, mod: nn.Conv1d) -> None:
         src = node.args[0]
-        left = 0
+        left = right = 0
         if src in self.pending_pad:
-            tid, left = self.pending_pad[src]
+            tid, (left, right) = self.pending_pad[src]
         else:
             tid = self.tensor_of(src, node)
-        k, d = mod.kernel_size[0], mod.dilation[0]
-        pad = mod.padding if isinstance(mod.padding, str) else mod.padding[0]
-        if mod.stride[0] != 1:
-            raise self.fail(
-                node,
-                f"stride {mod.stride[0]}: the board's CONV has stride 1 "
-                "(use Conv1d + AvgPool1d/MaxPool1d)",
-            )
+        k, d, s = mod.kernel_size[0], mod.dilation[0], mod.stride[0]
+        if isinstance(mod.padding, str):
+            raise self.fail(node, f"padding={mod.padding!r}: give the padding in samples")
         if mod.groups != 1:
             raise self.fail(node, "grouped/depthwise convolutions are not supported")
-        causal = (k - 1) * d
-        chomped = pad == causal and left == 0 and pad > 0
-        if (pad != 0 and not chomped) or mod.padding_mode != "zeros":
-            raise self.fail(
-                node,
-                f"padding={pad!r} is not causal; pad on the left with "
-                f"ConstantPad1d(({causal}, 0)) or chomp {causal} samples",
-            )
-        if not chomped and left != causal:
-            raise self.fail(node, f"needs left padding (k-1)*d = {causal}, got {left}")
+        if mod.padding_mode != "zeros":
+            raise self.fail(node, f"padding_mode={mod.padding_mode!r}: only zero padding")
+        pad = (left + mod.padding[0], right + mod.padding[0])
+        t = self.ir.tensors[tid]
+        span = t.length + pad[0] + pad[1] - (k - 1) * d
+        if span < 1:
+            raise self.fail(node, f"kernel span {(k - 1) * d + 1} is longer than the padded "
+                                  f"input ({t.length + pad[0] + pad[1]})")
         w = mod.weight.detach().double().numpy().copy()
         b = None if mod.bias is None else mod.bias.detach().double().numpy().copy()
-        t = self.ir.tensors[tid]
-        self.add_layer(
-            node, LayerIR(node.name, "conv", [tid], -1, w, b, k, d), w.shape[0], t.length
-        )
-        if chomped:
-            self.pending_chomp[node] = (self.value.pop(node), pad)
+        layer = LayerIR(node.name, "conv", [tid], -1, w, b, k, d, s, pad)
+        self.add_layer(node, layer, w.shape[0], (span - 1) // s + 1)
 
     def chomp(self, node: fx.Node) -> None:
-        """``conv_out[:, :, :-pad]`` after a both-sides padded conv = the causal conv."""
+        """``conv_out[:, :, :-n]`` after a stride-1 conv drops ``n`` of its right padding
+        (the symmetric-pad-then-chomp way of writing a causal conv)."""
         src, index = node.args
-        tid, pad = self.pending_chomp[src]
+        tid = self.value.get(src)
+        layer = self.ir.producer(tid) if tid is not None else None
         ok = (
-            isinstance(index, tuple)
+            layer is not None
+            and layer.op == "conv"
+            and layer.stride == 1
+            and layer.act == "none"
+            and self.users[src] == 1
+            and isinstance(index, tuple)
             and len(index) == 3
             and index[0] == slice(None)
             and index[1] == slice(None)
-            and index[2] == slice(None, -pad, None)
+            and isinstance(index[2], slice)
+            and index[2].start is None
+            and index[2].step is None
+            and isinstance(index[2].stop, int)
+            and index[2].stop < 0
         )
-        if not ok or self.users[src] != 1:
+        if not ok:
             raise self.fail(
-                node, f"expected the chomp x[:, :, :-{pad}] as the only reader of {src.name!r}"
+                node, "indexing is only supported as a chomp x[:, :, :-n] right after a "
+                      "stride-1 Conv1d that nothing else reads"
             )
-        del self.pending_chomp[src]
+        assert layer is not None and tid is not None
+        n = -index[2].stop
+        if n > layer.padding[1]:
+            raise self.fail(
+                node, f"chomps {n} samples but {src.name!r} has only {layer.padding[1]} "
+                      "samples of right padding"
+            )
+        layer.padding = (layer.padding[0], layer.padding[1] - n)
+        self.ir.tensors[tid].length -= n
         self.value[node] = tid
 
     def linear(self, node: fx.Node, mod: nn.Linear) -> None:
@@ -359,6 +366,20 @@ class _Lowering:
             (t.length - k) // s + 1,
         )
 
+    def adaptive_pool(self, node: fx.Node, mod: nn.AdaptiveAvgPool1d) -> None:
+        """AdaptiveAvgPool1d(n) on a length that n divides is AvgPool1d(T/n, T/n)."""
+        tid = self.tensor_of(node.args[0], node)
+        t = self.ir.tensors[tid]
+        n = _one(mod.output_size)
+        if n < 1 or t.length % n:
+            raise self.fail(
+                node, f"output size {n} must divide the input length {t.length}"
+            )
+        k = t.length // n
+        self.add_layer(
+            node, LayerIR(node.name, "avgpool", [tid], -1, kernel=k, stride=k), t.channels, n
+        )
+
     def flatten(self, node: fx.Node) -> None:
         start = node.kwargs.get("start_dim", node.args[1] if len(node.args) > 1 else 1)
         if isinstance(self.modules.get(node.target), nn.Flatten):
@@ -423,7 +444,10 @@ def network_geometries(
         op = _TABLE_OPS[layer.op]
         kernel = layer.kernel if op in ("conv1d", "avgpool", "maxpool") else 1
         dilation = layer.dilation if op == "conv1d" and kernel > 1 else 1
+        length = src.length
+        if op == "conv1d":  # the table's conv is padded by (k-1)*d: same output length
+            length += sum(layer.padding) - (layer.kernel - 1) * layer.dilation
         geometries.append((layer.name, LayerGeometry(
-            op, src.channels, dst.channels, kernel, dilation, src.length, dtype, layer.stride
+            op, src.channels, dst.channels, kernel, dilation, length, dtype, layer.stride
         )))
     return geometries

@@ -123,25 +123,40 @@ def conv1d_int8(
     dilation: int = 1,
     act_min: int = -128,
     act_max: int = 127,
+    stride: int = 1,
+    padding: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Causal dilated int8 Conv1d, stride 1.
+    """Dilated, strided int8 Conv1d with zero padding; causal (``((k-1)*d, 0)``) by default.
 
     x: ``(T, Cin)`` int8; w: ``(Cout, k, Cin)`` int8 (PyTorch ``(Cout, Cin, k)`` permuted);
-    bias: ``(Cout,)`` int32 or None. Input at negative time is the input zero point.
-    Returns ``(T, Cout)`` int8.
+    bias: ``(Cout,)`` int32 or None. Padding holds the input zero point (0 after the
+    subtraction). Returns ``(T_out, Cout)`` int8, ``T_out = (T + pads - (k-1)*d - 1) // s + 1``.
     """
     x = np.asarray(x, dtype=np.int64) - in_zp
     cout, k, cin = w.shape
-    T = x.shape[0]
-    pad = (k - 1) * dilation
-    xp = np.concatenate([np.zeros((pad, cin), dtype=np.int64), x], axis=0)
-    # cols[t, j, c] = x[t - (k-1-j)*d, c]
-    cols = np.stack([xp[j * dilation : j * dilation + T] for j in range(k)], axis=1)
+    cols = conv_columns(x, k, dilation, stride, padding)
+    T = cols.shape[0]
     acc = cols.reshape(T, k * cin) @ w.reshape(cout, k * cin).astype(np.int64).T
     if bias is not None:
         acc = acc + np.asarray(bias, dtype=np.int64)
     acc = _wrap32(acc)  # the board accumulates in int32
     return requantize(acc, multiplier, shift, out_zp, act_min, act_max)
+
+
+def conv_columns(
+    x: np.ndarray, k: int, dilation: int, stride: int, padding: tuple[int, int] | None
+) -> np.ndarray:
+    """``cols[t, j] = x_padded[t * stride + j * dilation]``, shape ``(T_out, k, C)``."""
+    left, right = ((k - 1) * dilation, 0) if padding is None else padding
+    xp = np.concatenate(
+        [np.zeros((left, x.shape[1]), x.dtype), x, np.zeros((right, x.shape[1]), x.dtype)]
+    )
+    t_out = (xp.shape[0] - (k - 1) * dilation - 1) // stride + 1
+    if t_out < 1:
+        raise ValueError(f"conv output would be empty: {x.shape[0]} steps, padding "
+                         f"{(left, right)}, kernel {k}, dilation {dilation}")
+    span = (t_out - 1) * stride + 1
+    return np.stack([xp[j * dilation : j * dilation + span : stride] for j in range(k)], axis=1)
 
 
 def linear_int8(
@@ -260,6 +275,7 @@ class QLayer:
     kernel: int = 1
     dilation: int = 1
     stride: int = 1
+    padding: tuple[int, int] = (0, 0)  # conv zero padding (left, right)
     weight: np.ndarray | None = None  # int8: conv [Cout][k][Cin], linear [Cout][Cin]
     bias: np.ndarray | None = None  # int32[Cout]
     multiplier: np.ndarray | None = None  # int32[Cout] (conv/linear) or int32[7] (add)
@@ -381,6 +397,7 @@ def _quantize_layer(layer: LayerIR, tensors: dict[int, QTensor], ir: GraphIR) ->
         layer.kernel,
         layer.dilation,
         layer.stride,
+        layer.padding,
     )
     q.act_min, q.act_max = _clamp(layer.act, out)
     if layer.op in ("conv", "linear"):

@@ -7,6 +7,7 @@ with the int8 reference is :mod:`~hw_profiler.deploy.compare`.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,8 +17,13 @@ from torch import Tensor, nn
 from hw_profiler.board import Board
 from hw_profiler.deploy.lower import lower
 from hw_profiler.deploy.quantize import QuantModel, quantize_network
-from hw_profiler.deploy.serialize import memory_needed, to_image
+from hw_profiler.deploy.serialize import VERSION, memory_needed, to_image
 from hw_profiler.errors import BoardCommandError, DeployError
+from hw_profiler.protocol import InfoReply
+from hw_profiler.session import format_version
+
+RAM = "ram"
+FLASH = "flash"
 
 
 @dataclass(frozen=True)
@@ -45,12 +51,19 @@ class DeployResult:
     image_bytes: int
     arena_bytes: int
     model: QuantModel = field(repr=False)
+    placement: str = RAM  # where the weights live: "ram" (uploaded) or "flash"
+    flashed: bool = False  # the board was flashed for this deployment
     image: bytes = field(repr=False, default=b"")
     inputs_int8: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0, np.int8))
 
     def report(self) -> str:
+        where = (
+            "uploaded to RAM" if self.placement == RAM
+            else "in flash, " + ("flashed now" if self.flashed else "already flashed (same CRC-32)")
+        )
         lines = [
-            f"board {self.board}: image {self.image_bytes} B, arena {self.arena_bytes} B",
+            f"board {self.board}: image {self.image_bytes} B ({where}), "
+            f"arena {self.arena_bytes} B",
             f"end-to-end latency {self.latency_s * 1e3:.4f} ms, energy "
             f"{self.energy_j * 1e6:.3f} uJ ({self.energy_source})",
             f"{'layer':<28} {'op':<8} {'ticks':>10} {'ms':>10} {'uJ':>10}",
@@ -76,29 +89,34 @@ def prepare(model: nn.Module, calib: Tensor) -> tuple[QuantModel, bytes]:
     return qm, to_image(qm)
 
 
-def check_fits(board: Board, qm: QuantModel, image: bytes) -> int:
-    """Refuse before sending anything when the model cannot fit; returns the arena size."""
-    info = board.session.info
-    assert info is not None
-    arena = memory_needed(qm)
-    need = -(-len(image) // 8) * 8 + arena  # the arena starts 8-aligned after the image
-    if need > info.ram_pool_bytes:
+def choose_placement(info: InfoReply, board: str, image_bytes: int, arena_bytes: int) -> str:
+    """RAM when image and arena fit the RAM pool (uploading is faster than flashing),
+    else flash when the image fits the flash slot and the arena the pool; otherwise the
+    network is refused, naming every size, before anything is sent."""
+    if info.model_format < VERSION:
         raise DeployError(
-            f"network too large for board {board.name}: model image {len(image)} B + "
-            f"activation arena {arena} B = {need} B > model RAM pool {info.ram_pool_bytes} B "
-            f"(board RAM {board.profile.ram_bytes} B); nothing was sent"
+            f"board {board} runs firmware {format_version(info.firmware_version)}, which reads "
+            f"model format {info.model_format}; this host writes format {VERSION}: flash the "
+            "firmware shipped with hw_profiler"
         )
-    if info.flash_models and len(image) > info.flash_free_bytes:
-        raise DeployError(
-            f"network too large for board {board.name}: model image {len(image)} B > free flash "
-            f"{info.flash_free_bytes} B; nothing was sent"
-        )
-    if 2 + qm.input_tensor.nbytes > info.max_payload:
-        raise DeployError(
-            f"input of {qm.input_tensor.nbytes} B does not fit one RUN frame "
-            f"(max payload {info.max_payload} B)"
-        )
-    return arena
+    ram_need = -(-image_bytes // 8) * 8 + arena_bytes  # the arena starts 8-aligned after it
+    if ram_need <= info.ram_pool_bytes:
+        return RAM
+    if info.flash_models and image_bytes <= info.flash_slot_bytes and (
+        arena_bytes <= info.ram_pool_bytes
+    ):
+        return FLASH
+    why = (
+        f"model image {image_bytes} B + activation arena {arena_bytes} B = {ram_need} B > "
+        f"model RAM pool {info.ram_pool_bytes} B"
+    )
+    if not info.flash_models:
+        why += ", and the board keeps no models in flash"
+    elif arena_bytes > info.ram_pool_bytes:
+        why += ", and the arena alone exceeds the pool with the weights in flash"
+    else:
+        why += f", and the image > flash model slot {info.flash_slot_bytes} B"
+    raise DeployError(f"network too large for board {board}: {why}; nothing was sent")
 
 
 def deploy_model(
@@ -109,10 +127,25 @@ def deploy_model(
     repeats: int = 1,
 ) -> DeployResult:
     qm, image = prepare(model, calib)
-    arena = check_fits(board, qm, image)
+    info = board.session.info
+    assert info is not None
+    arena = memory_needed(qm)
+    placement = choose_placement(info, board.name, len(image), arena)
+    flashed = placement == FLASH and (
+        info.flash_image_bytes, info.flash_image_crc32
+    ) != (len(image), zlib.crc32(image))
+    if flashed:
+        board.flash_model(image)
+        now = board.session.info
+        assert now is not None
+        if (now.flash_image_bytes, now.flash_image_crc32) != (len(image), zlib.crc32(image)):
+            raise DeployError(
+                f"board {board.name}: after flashing, its model slot does not hold the image "
+                f"({len(image)} B, CRC-32 {zlib.crc32(image):08x})"
+            )
     session, meter = board.session, board.meter
     try:
-        loaded = session.load_model(image)
+        loaded = session.load_model(image) if placement == RAM else session.load_flash()
     except BoardCommandError as exc:
         raise DeployError(f"board refused the model image ({len(image)} B): {exc}") from exc
     out_t = qm.output_tensor
@@ -168,4 +201,6 @@ def deploy_model(
         model=qm,
         image=image,
         inputs_int8=np.stack(q_inputs),
+        placement=placement,
+        flashed=flashed,
     )

@@ -1,4 +1,4 @@
-"""The firmware's model image, format version 1: a quantized network in, bytes out.
+"""The firmware's model image, format version 2: a quantized network in, bytes out.
 
 Layout and semantics are specified in docs/protocol.md section 4. :func:`to_image` turns
 a :class:`~hw_profiler.deploy.quantize.QuantModel` into an image; :class:`Model` with
@@ -20,7 +20,8 @@ from hw_profiler.deploy.quantize import QTensor, QuantModel
 from hw_profiler.protocol.messages import DType, Op
 
 MAGIC = b"PITM"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)  # format 1: CONV is always causal, stride 1
 HEADER_SIZE = 32
 TENSOR_RECORD = 16
 LAYER_RECORD = 48
@@ -59,11 +60,12 @@ class TensorSpec:
 class LayerSpec:
     """One layer. ``inputs`` holds one tensor id (two for ADD).
 
-    CONV weights are ``(Cout, k, Cin)`` (PyTorch's ``(Cout, Cin, k)`` permuted, see
-    :func:`conv_weight_from_torch`), LINEAR weights ``(Cout, Cin)``; int8 weights come with
-    int32 ``bias``, per-channel ``multiplier``/``shift``. An int8 ADD needs ``add_params``
-    (:func:`hw_profiler.deploy.quantize.add_params`). ``act_min``/``act_max`` default to the dtype's
-    full range.
+    CONV (any stride, zero ``padding`` on either side) weights are ``(Cout, k, Cin)``
+    (PyTorch's ``(Cout, Cin, k)`` permuted, see :func:`conv_weight_from_torch`), LINEAR
+    weights ``(Cout, Cin)``; int8 weights come with int32 ``bias``, per-channel
+    ``multiplier``/``shift``. An int8 ADD needs ``add_params``
+    (:func:`hw_profiler.deploy.quantize.add_params`). ``act_min``/``act_max`` default to
+    the dtype's full range.
     """
 
     op: Op
@@ -72,6 +74,7 @@ class LayerSpec:
     kernel: int = 1
     dilation: int = 1
     stride: int = 1
+    padding: tuple[int, int] | None = None  # CONV zero padding (left, right); None: causal
     weights: np.ndarray | None = None
     bias: np.ndarray | None = None
     multiplier: np.ndarray | None = None
@@ -106,6 +109,15 @@ def permute_linear_after_flatten(w: np.ndarray, channels: int, length: int) -> n
     )
 
 
+def conv_padding(layer: LayerSpec) -> tuple[int, int]:
+    """A CONV's (left, right) zero padding; the causal ``((k-1)*d, 0)`` unless given."""
+    if layer.op is not Op.CONV:
+        return 0, 0
+    if layer.padding is None:
+        return (layer.kernel - 1) * layer.dilation, 0
+    return layer.padding
+
+
 def act_bounds(layer: LayerSpec, dtype: DType) -> tuple[float, float]:
     if dtype is DType.INT8:
         lo = -128 if layer.act_min is None else int(layer.act_min)
@@ -117,7 +129,7 @@ def act_bounds(layer: LayerSpec, dtype: DType) -> tuple[float, float]:
 
 
 def write_model(model: Model) -> bytes:
-    """Serialise ``model`` to a version-1 image (little-endian, trailing CRC-32)."""
+    """Serialise ``model`` to a version-2 image (little-endian, trailing CRC-32)."""
     nt, nl = len(model.tensors), len(model.layers)
     if not (1 <= nt <= 0xFFFF and 1 <= nl <= 0xFFFF):
         raise ModelFormatError("need at least one tensor and one layer")
@@ -160,10 +172,13 @@ def write_model(model: Model) -> bytes:
         lo, hi = act_bounds(L, dtype)
         act = struct.pack("<ii", int(lo), int(hi)) if q else struct.pack("<ff", lo, hi)
         in1 = L.inputs[1] if len(L.inputs) > 1 else NO_TENSOR
+        pad_left, pad_right = conv_padding(L)
+        if not (0 <= pad_left < 2**32 and 0 <= pad_right < 2**32):
+            raise ModelFormatError(f"layer {i}: padding {(pad_left, pad_right)} out of range")
         layer_recs += struct.pack(
             "<BBHHHHHHHIIII", int(L.op), int(L.activation), L.inputs[0], in1, L.output,
             L.kernel, L.dilation, L.stride, 0, w_off, b_off, m_off, s_off,
-        ) + act + bytes(8)
+        ) + act + struct.pack("<II", pad_left, pad_right)
     blob_off = HEADER_SIZE + len(tensor_recs) + len(layer_recs)
     blob_off += -blob_off % 4
     total = blob_off + len(blob) + 4
@@ -184,8 +199,14 @@ def read_model(data: bytes) -> Model:
     version, hsize, total, nt, nl, inp, outp, blob_off, blob_size, _ = struct.unpack_from(
         "<HHIHHHHIII", data, 4
     )
-    if version != VERSION or hsize != HEADER_SIZE or total != len(data):
-        raise ModelFormatError("unsupported version or bad size")
+    if version not in READABLE_VERSIONS:
+        raise ModelFormatError(
+            f"model format version {version}; this reader knows versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
+        )
+    if hsize != HEADER_SIZE or total != len(data):
+        raise ModelFormatError(f"bad header: header size {hsize}, total size {total}, "
+                               f"image of {len(data)} bytes")
     if zlib.crc32(data[:-4]) != struct.unpack_from("<I", data, len(data) - 4)[0]:
         raise ModelFormatError("CRC mismatch")
     blob = data[blob_off : blob_off + blob_size]
@@ -213,8 +234,12 @@ def read_model(data: bytes) -> Model:
                 return None
             return np.frombuffer(blob, dtype=dt, count=n, offset=off).copy()
 
+        pads = struct.unpack_from("<II", rec, 40)
+        if version == 1 and Op(op) is Op.CONV:
+            s, pads = 1, ((k - 1) * d, 0)
         L = LayerSpec(Op(op), (in0,) if in1 == NO_TENSOR else (in0, in1), out, k, d, s,
-                      act_min=lo, act_max=hi, activation=Activation(act))
+                      pads if Op(op) is Op.CONV else None, act_min=lo, act_max=hi,
+                      activation=Activation(act))
         if L.op in (Op.CONV, Op.LINEAR):
             w = arr(w_off, cout * kk * cin, "<i1" if q else "<f4")
             assert w is not None
@@ -258,6 +283,7 @@ def to_model(qm: QuantModel) -> Model:
             kernel=layer.kernel,
             dilation=layer.dilation,
             stride=layer.stride,
+            padding=layer.padding if layer.op == "conv" else None,
             act_min=layer.act_min,
             act_max=layer.act_max,
             activation=_ACTS[layer.act],
@@ -292,6 +318,7 @@ def memory_needed(qm: QuantModel) -> int:
         for t in layer.inputs:
             death[t] = max(death.get(t, -1), i)
     death[qm.output] = n
+    death[qm.input] = n  # kept intact through RUN: a repeated RUN reads it again
     placed: list[tuple[int, int, int, int]] = []  # offset, size, birth, death
     arena = 0
     for tid in sorted(birth, key=lambda t: (birth[t], t)):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import zlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
 
 from hw_profiler.boards.profile import BoardProfile
 from hw_profiler.errors import FlashError
-from hw_profiler.flashers.firmware import build_firmware, image_path
+from hw_profiler.flashers.elf import with_model
+from hw_profiler.flashers.firmware import build_dir, build_firmware, image_path
 
 
 class Flasher(ABC):
@@ -27,6 +29,7 @@ class Flasher(ABC):
             else None if board.flasher.firmware is None
             else image_path(board.flasher.firmware)
         )
+        self.base_firmware = self.firmware  # without a model built in
 
     def prepare(self) -> None:
         """Make sure the firmware image exists; ``options.make`` (a list of make arguments,
@@ -45,6 +48,19 @@ class Flasher(ABC):
     @abstractmethod
     def start(self) -> str:
         """Run the firmware; return the pyserial URL of its command port."""
+
+    def flash_model(self, image: bytes, address: int) -> str:
+        """Flash the firmware with the model ``image`` built into its flash slot at
+        ``address``, restart the board and return its URL. On the emulator, flashing is
+        starting QEMU on the combined image."""
+        if self.base_firmware is None:
+            raise FlashError(f"board {self.board.name}: no firmware image configured")
+        out = build_dir() / "models" / f"{self.base_firmware.stem}-{zlib.crc32(image):08x}.elf"
+        combined = with_model(self.base_firmware, image, address, out)
+        self.stop()
+        self.firmware = combined
+        self.flash()
+        return self.start()
 
     def stop(self) -> None:  # noqa: B027 - optional hook, most flashers hold nothing
         """Release whatever ``start`` acquired (default: nothing)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from .frames import Frame
 
 PROTOCOL_VERSION = 1
+MODEL_FORMAT_VERSION = 2
 REPLY_BIT = 0x80
 
 
@@ -24,7 +25,10 @@ class MsgType(enum.IntEnum):
     LOAD_BEGIN = 0x10
     LOAD_CHUNK = 0x11
     LOAD_END = 0x12
+    LOAD_FLASH = 0x13
     RUN = 0x20
+    INPUT_CHUNK = 0x21
+    OUTPUT_CHUNK = 0x22
     RESET = 0x30
     ERROR = 0xFF
 
@@ -152,15 +156,50 @@ class LoadEndRequest:
 
 
 @dataclass(frozen=True)
+class LoadFlashRequest:
+    """Load the model image built into the board's flash slot."""
+
+    TYPE = MsgType.LOAD_FLASH
+
+    def pack(self) -> bytes:
+        return b""
+
+
+@dataclass(frozen=True)
 class RunRequest:
-    """``input`` is the raw input tensor, channel-last [T][C] in the model's dtype."""
+    """``input`` is the raw input tensor, channel-last [T][C] in the model's dtype; empty
+    with ``staged`` when INPUT_CHUNKs put it on the board. ``keep_output`` leaves the
+    output on the board for OUTPUT_CHUNK."""
 
     TYPE = MsgType.RUN
     input: bytes
     per_layer: bool = False
+    staged: bool = False
+    keep_output: bool = False
 
     def pack(self) -> bytes:
-        return struct.pack("<BB", 1 if self.per_layer else 0, 0) + bytes(self.input)
+        flags = int(self.per_layer) | 2 * int(self.staged) | 4 * int(self.keep_output)
+        return struct.pack("<BB", flags, 0) + bytes(self.input)
+
+
+@dataclass(frozen=True)
+class InputChunkRequest:
+    TYPE = MsgType.INPUT_CHUNK
+    offset: int
+    data: bytes
+
+    def pack(self) -> bytes:
+        return struct.pack("<I", self.offset) + bytes(self.data)
+
+
+@dataclass(frozen=True)
+class OutputChunkRequest:
+    TYPE = MsgType.OUTPUT_CHUNK
+    offset: int
+    length: int
+
+    def pack(self) -> bytes:
+        return struct.pack("<IH", self.offset, self.length)
 
 
 @dataclass(frozen=True)
@@ -173,7 +212,7 @@ class ResetRequest:
 
 Request = (
     InfoRequest | BenchLayerRequest | LoadBeginRequest | LoadChunkRequest | LoadEndRequest
-    | RunRequest | ResetRequest
+    | LoadFlashRequest | RunRequest | InputChunkRequest | OutputChunkRequest | ResetRequest
 )
 
 
@@ -204,16 +243,30 @@ class InfoReply:
     ram_free_bytes: int
     flash_free_bytes: int
     board_name: str
+    model_format: int = 1
+    """Highest model format version the firmware reads (protocol 2 on)."""
+    flash_slot_address: int = 0
+    flash_slot_bytes: int = 0
+    flash_image_bytes: int = 0
+    """Size of the valid model image in the flash slot, 0 when there is none."""
+    flash_image_crc32: int = 0
+
+    _TAIL = "<HIIII"
 
     @classmethod
     def unpack(cls, p: bytes) -> InfoReply:
-        if len(p) < 29 or len(p) != 29 + p[28]:
+        if len(p) < 29:
+            raise ValueError("bad INFO reply length")
+        n = p[28]
+        tail = len(p) - 29 - n
+        if tail not in (0, struct.calcsize(cls._TAIL)):
             raise ValueError("bad INFO reply length")
         pv, fv, clk, tps, kind, flags, mp, pool, free, flash = struct.unpack_from(
             "<HHIIBBHIII", p
         )
+        extra = struct.unpack_from(cls._TAIL, p, 29 + n) if tail else ()
         return cls(pv, fv, clk, tps, TimerKind(kind), bool(flags & 1), bool(flags & 2), mp,
-                   pool, free, flash, p[29:].decode("utf-8", "replace"))
+                   pool, free, flash, p[29 : 29 + n].decode("utf-8", "replace"), *extra)
 
     def ticks_to_seconds(self, ticks: int) -> float:
         return ticks / self.ticks_per_second
@@ -315,6 +368,33 @@ class RunReply:
 
 
 @dataclass(frozen=True)
+class LoadFlashReply(LoadEndReply):
+    TYPE = MsgType.LOAD_FLASH | REPLY_BIT
+
+
+@dataclass(frozen=True)
+class InputChunkReply:
+    TYPE = MsgType.INPUT_CHUNK | REPLY_BIT
+    end_offset: int
+
+    @classmethod
+    def unpack(cls, p: bytes) -> InputChunkReply:
+        if len(p) != 4:
+            raise ValueError("bad INPUT_CHUNK reply length")
+        return cls(struct.unpack("<I", p)[0])
+
+
+@dataclass(frozen=True)
+class OutputChunkReply:
+    TYPE = MsgType.OUTPUT_CHUNK | REPLY_BIT
+    data: bytes
+
+    @classmethod
+    def unpack(cls, p: bytes) -> OutputChunkReply:
+        return cls(bytes(p))
+
+
+@dataclass(frozen=True)
 class ResetReply:
     TYPE = MsgType.RESET | REPLY_BIT
 
@@ -340,14 +420,15 @@ class ErrorReply:
 
 
 Reply = (
-    InfoReply | BenchLayerReply | LoadBeginReply | LoadChunkReply | LoadEndReply | RunReply
-    | ResetReply | ErrorReply
+    InfoReply | BenchLayerReply | LoadBeginReply | LoadChunkReply | LoadEndReply
+    | LoadFlashReply | RunReply | InputChunkReply | OutputChunkReply | ResetReply | ErrorReply
 )
 
 _REPLIES: dict[int, type] = {
     cls.TYPE: cls
     for cls in (InfoReply, BenchLayerReply, LoadBeginReply, LoadChunkReply, LoadEndReply,
-                RunReply, ResetReply, ErrorReply)
+                LoadFlashReply, RunReply, InputChunkReply, OutputChunkReply, ResetReply,
+                ErrorReply)
 }
 
 

@@ -12,6 +12,7 @@ from .. import seeds
 # name -> (factory, example input shape (C, T))
 SEEDS: dict[str, tuple[Callable[[], nn.Module], tuple[int, int]]] = {
     "temponet": (seeds.TEMPONet, (4, 256)),
+    "temponet_hand_tuned": (lambda: seeds.TEMPONet(hand_tuned=True), (4, 256)),
     "restcn_jsb": (seeds.restcn_jsb, (88, 32)),
     "restcn_nottingham": (seeds.restcn_nottingham, (88, 32)),
 }

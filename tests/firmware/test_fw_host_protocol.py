@@ -162,6 +162,7 @@ def test_model_validation_errors(host_board):
 def _alive_and_synced(board: HostBoard) -> None:
     # zeros complete any pending frame (at worst one BAD_CRC), then a fresh request
     board.write_raw(bytes(MAX_PAYLOAD + 8))
+    board.read_items(0.3, count=10**6)  # that BAD_CRC may carry the SEQ INFO is about to use
     reply = decode_reply(board.exchange(InfoRequest(), timeout=10.0))
     assert isinstance(reply, InfoReply)
     assert board.alive()

@@ -19,6 +19,9 @@ typedef struct {
     uint32_t ticks_per_second;
     uint8_t timer_kind;
     uint32_t flash_free_bytes;
+    /* Flash slot for a model image built into the firmware image (NULL, 0: none). */
+    const uint8_t *model_flash;
+    uint32_t model_flash_bytes;
 } pit_board_info_t;
 
 void board_init(void);

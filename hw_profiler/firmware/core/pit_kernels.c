@@ -21,19 +21,21 @@ size_t pit_conv_f32_scratch_bytes(uint16_t cin, uint16_t k)
     return 2u * (size_t)cin * k * sizeof(float);
 }
 
-/* Gather the dilated input column of output step t as int16 (x - in_zp, so the causal
- * padding is 0) into slot `b` (0 = a, 1 = b) of the column buffer. Done once per time
- * step and shared by all output channels: dilation only changes the source rows. */
+/* Gather the dilated input column of output step t as int16 (x - in_zp, so the zero
+ * padding on either side is 0) into slot `b` (0 = a, 1 = b) of the column buffer. Done
+ * once per time step and shared by all output channels: dilation and stride only change
+ * the source rows. */
 static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
 {
-    const int cin = p->cin, k = p->k, d = p->d;
+    const int cin = p->cin, k = p->k, d = p->d, T = p->T;
     const int K = cin * k, K4 = K >> 2, Kt = K & 3;
+    const int64_t first = (int64_t)t * p->stride - p->pad_left; /* input row of tap 0 */
     if ((cin & 3) == 0) {
         const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u;
         uint32_t *out = (uint32_t *)(void *)col + b;
         for (int j = 0; j < k; j++) {
-            int64_t ts = (int64_t)t - (int64_t)(k - 1 - j) * d; /* no overflow for huge d */
-            if (ts < 0) {
+            const int64_t ts = first + (int64_t)j * d; /* 64-bit: no overflow for huge d */
+            if (ts < 0 || ts >= T) {
                 for (int n = cin >> 2; n; n--) {
                     out[0] = 0;
                     out[2] = 0;
@@ -56,8 +58,8 @@ static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
     int16_t *tail = col + 8 * K4 + b * Kt;
     int i = 0;
     for (int j = 0; j < k; j++) {
-        int64_t ts = (int64_t)t - (int64_t)(k - 1 - j) * d; /* no overflow for huge d */
-        const int8_t *src = ts >= 0 ? p->x + (size_t)ts * cin : NULL;
+        const int64_t ts = first + (int64_t)j * d;
+        const int8_t *src = ts >= 0 && ts < T ? p->x + (size_t)ts * cin : NULL;
         for (int c = 0; c < cin; c++, i++) {
             int16_t v = src ? (int16_t)(src[c] - p->in_zp) : 0;
             if (i < 4 * K4)
@@ -97,7 +99,7 @@ rq_2x2(const rq_t *q, int o, int32_t a00, int32_t a01, int32_t a10, int32_t a11,
 
 void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
 {
-    const int T = p->T, cout = p->cout;
+    const int T = p->T_out, cout = p->cout;
     const int K = p->cin * p->k, K4 = K >> 2, Kt = K & 3;
     const int16_t *ta = col + 8 * K4, *tb = ta + Kt;
     const rq_t q = {p->mult, p->shift, p->out_zp, p->act_min, p->act_max};
@@ -221,9 +223,10 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
 static void gather_f32(const pit_conv_f32_t *p, int t, float *col)
 {
     const int cin = p->cin, k = p->k, d = p->d;
+    const int64_t first = (int64_t)t * p->stride - p->pad_left;
     for (int j = 0; j < k; j++, col += cin) {
-        int64_t ts = (int64_t)t - (int64_t)(k - 1 - j) * d; /* no overflow for huge d */
-        if (ts < 0) {
+        const int64_t ts = first + (int64_t)j * d; /* 64-bit: no overflow for huge d */
+        if (ts < 0 || ts >= p->T) {
             for (int c = 0; c < cin; c++)
                 col[c] = 0.0f;
         } else {
@@ -246,8 +249,8 @@ void pit_conv_f32(const pit_conv_f32_t *p, int co0, int co1, float *scratch)
 {
     const int K = p->cin * p->k, cout = p->cout;
     float *c0 = scratch, *c1 = scratch + K;
-    for (int t = 0; t < p->T; t += 2) {
-        const int two = t + 1 < p->T;
+    for (int t = 0; t < p->T_out; t += 2) {
+        const int two = t + 1 < p->T_out;
         gather_f32(p, t, c0);
         if (two)
             gather_f32(p, t + 1, c1);

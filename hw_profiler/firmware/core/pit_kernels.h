@@ -4,9 +4,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Causal dilated int8 Conv1d (stride 1, left padding (k-1)*d with the input zero point).
- * Weights [cout][k][cin] int8 symmetric, per-output-channel multiplier/shift. Linear is
- * the k = 1 case. */
+/* Dilated, strided int8 Conv1d with zero padding (the input zero point) on either side:
+ * output step t reads input rows t * stride - pad_left + j * d, j < k; rows outside
+ * [0, T) are padding, so the right padding is implied by T_out. The causal conv is
+ * pad_left = (k-1)*d, stride 1, T_out = T. Weights [cout][k][cin] int8 symmetric,
+ * per-output-channel multiplier/shift. Linear is the k = 1 case. */
 typedef struct {
     const int8_t *x;
     int8_t *y;
@@ -16,6 +18,8 @@ typedef struct {
     const int32_t *shift;
     uint16_t T, cin, cout, k, d;
     int32_t in_zp, out_zp, act_min, act_max;
+    uint16_t stride, T_out;
+    uint32_t pad_left;
 } pit_conv_q_t;
 
 typedef struct {
@@ -25,6 +29,8 @@ typedef struct {
     const float *bias; /* may be NULL */
     uint16_t T, cin, cout, k, d;
     float act_min, act_max;
+    uint16_t stride, T_out;
+    uint32_t pad_left;
 } pit_conv_f32_t;
 
 typedef struct {

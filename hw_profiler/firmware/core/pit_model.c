@@ -64,7 +64,7 @@ static const void *blob_ref(const uint8_t *blob, uint32_t blob_size, uint32_t of
 }
 
 static int check_layer(pit_model_t *m, pit_layer_t *L, const uint8_t *rec, const uint8_t *blob,
-                       uint32_t blob_size)
+                       uint32_t blob_size, uint16_t version)
 {
     const pit_tensor_t *x = &m->tensors[L->in0], *y = &m->tensors[L->out];
     const int q = x->dtype == PIT_DT_INT8;
@@ -82,7 +82,17 @@ static int check_layer(pit_model_t *m, pit_layer_t *L, const uint8_t *rec, const
             L->k = 1;
             L->d = 1;
         }
-        if (L->k < 1 || L->d < 1 || y->T != x->T)
+        if (L->op == PIT_OP_LINEAR || version < 2) {
+            L->s = 1;
+            L->pad_left = L->op == PIT_OP_CONV ? (uint32_t)(L->k - 1) * L->d : 0u;
+            L->pad_right = 0;
+        }
+        if (L->k < 1 || L->d < 1 || L->s < 1)
+            return PIT_E_MODEL_INVALID;
+        /* 64-bit: T + pads and (k-1)*d can exceed 16 bits */
+        const int64_t span =
+            (int64_t)x->T + L->pad_left + L->pad_right - (int64_t)(L->k - 1) * L->d;
+        if (span < 1 || y->T != (span - 1) / L->s + 1)
             return PIT_E_MODEL_INVALID;
         const uint64_t wbytes = (uint64_t)y->C * L->k * x->C * es;
         if (wbytes > blob_size)
@@ -153,7 +163,8 @@ int pit_model_load(pit_model_t *m, const uint8_t *img, uint32_t size, uint8_t *a
         return PIT_E_MODEL_INVALID;
     if (memcmp(img, "PITM", 4) != 0)
         return PIT_E_MODEL_MAGIC;
-    if (pit_rd16(img + 4) != PIT_MODEL_VERSION)
+    const uint16_t version = pit_rd16(img + 4);
+    if (version < PIT_MODEL_VERSION_MIN || version > PIT_MODEL_VERSION)
         return PIT_E_MODEL_VERSION;
     if (pit_rd16(img + 6) != HDR_BYTES || pit_rd32(img + 8) != size ||
         pit_crc32(0, img, size - 4u) != pit_rd32(img + size - 4u))
@@ -210,6 +221,8 @@ int pit_model_load(pit_model_t *m, const uint8_t *img, uint32_t size, uint8_t *a
         L->s = pit_rd16(r + 12);
         L->act_min = pit_rd32(r + 32);
         L->act_max = pit_rd32(r + 36);
+        L->pad_left = pit_rd32(r + 40);
+        L->pad_right = pit_rd32(r + 44);
         if (L->in0 >= nt || L->out >= nt)
             return PIT_E_MODEL_INVALID;
         pit_tensor_t *x = &m->tensors[L->in0], *y = &m->tensors[L->out];
@@ -217,7 +230,7 @@ int pit_model_load(pit_model_t *m, const uint8_t *img, uint32_t size, uint8_t *a
             return PIT_E_MODEL_INVALID; /* read before written, or written twice */
         if (L->op == PIT_OP_ADD && (L->in1 >= nt || m->tensors[L->in1].first == 0x7FFF))
             return PIT_E_MODEL_INVALID;
-        int st = check_layer(m, L, r, blob, blob_size);
+        int st = check_layer(m, L, r, blob, blob_size, version);
         if (st != PIT_OK)
             return st;
         x->last = (int16_t)i;
@@ -238,6 +251,7 @@ int pit_model_load(pit_model_t *m, const uint8_t *img, uint32_t size, uint8_t *a
         return PIT_E_MODEL_INVALID;
     }
     m->tensors[m->output].last = (int16_t)nl;
+    m->tensors[m->input].last = (int16_t)nl; /* kept intact: a repeated RUN reads it again */
 
     /* First-fit placement in production order, avoiding live-overlapping tensors. */
     uint32_t top = 0;
@@ -288,13 +302,18 @@ static void run_layer(pit_model_t *m, const pit_layer_t *L)
     case PIT_OP_CONV:
     case PIT_OP_LINEAR:
         if (q) {
-            pit_conv_q_t p = {xp, yp, L->w, L->bias, L->mult, L->shift, x->T, x->C, y->C,
-                              L->k, L->d, x->zp, y->zp, (int32_t)L->act_min,
-                              (int32_t)L->act_max};
+            pit_conv_q_t p = {.x = xp, .y = yp, .w = L->w, .bias = L->bias, .mult = L->mult,
+                              .shift = L->shift, .T = x->T, .cin = x->C, .cout = y->C,
+                              .k = L->k, .d = L->d, .in_zp = x->zp, .out_zp = y->zp,
+                              .act_min = (int32_t)L->act_min, .act_max = (int32_t)L->act_max,
+                              .stride = L->s, .pad_left = L->pad_left, .T_out = y->T};
             pit_exec_conv_int8(&p, scratch);
         } else {
-            pit_conv_f32_t p = {xp, yp, L->w, L->bias, x->T, x->C, y->C, L->k, L->d,
-                                as_float(L->act_min), as_float(L->act_max)};
+            pit_conv_f32_t p = {.x = xp, .y = yp, .w = L->w, .bias = L->bias, .T = x->T,
+                                .cin = x->C, .cout = y->C, .k = L->k, .d = L->d,
+                                .act_min = as_float(L->act_min),
+                                .act_max = as_float(L->act_max), .stride = L->s,
+                                .pad_left = L->pad_left, .T_out = y->T};
             pit_conv_f32(&p, 0, y->C, scratch);
         }
         break;

@@ -8,7 +8,9 @@
 
 #define PIT_MAX_TENSORS 64
 #define PIT_MAX_LAYERS 64
-#define PIT_MODEL_VERSION 1
+/* Format 2 adds strided and padded CONV; format 1 images still load (causal CONV). */
+#define PIT_MODEL_VERSION 2
+#define PIT_MODEL_VERSION_MIN 1
 /* Any tensor or scratch area above this is refused (NO_MEMORY) before planning, so all
  * arena arithmetic stays within 32 bits. */
 #define PIT_MAX_TENSOR_BYTES (16u * 1024u * 1024u)
@@ -47,6 +49,7 @@ typedef struct {
 typedef struct {
     uint8_t op;
     uint16_t in0, in1, out, k, d, s;
+    uint32_t pad_left, pad_right; /* CONV zero padding (format 1: causal) */
     const void *w, *bias;
     const int32_t *mult, *shift;
     uint32_t act_min, act_max; /* raw: int32 for int8, float bits for float32 */

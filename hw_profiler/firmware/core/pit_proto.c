@@ -74,10 +74,17 @@ int pit_parser_feed(pit_parser_t *p, uint8_t b)
 
 /* ---- state ---- */
 
+/* The model pool: an uploaded image followed by the activation arena, or only the arena
+ * for a model in flash. A port may place it in its own RAM region (PIT_POOL_SECTION). */
+#ifdef PIT_POOL_SECTION
+#define POOL_ATTR __attribute__((section(PIT_POOL_SECTION)))
+#else
+#define POOL_ATTR
+#endif
 static union {
     uint64_t align;
     uint8_t bytes[PIT_POOL_SIZE];
-} g_pool;
+} g_pool POOL_ATTR;
 static uint8_t g_rx[PIT_MAX_PAYLOAD];
 static uint8_t g_tx[PIT_MAX_PAYLOAD];
 static pit_model_t g_model;
@@ -117,6 +124,31 @@ static void send_error(uint8_t code, uint8_t req_type, uint8_t seq, uint16_t det
     pit_send_frame(PIT_MSG_ERROR, seq, e, 4);
 }
 
+/* ---- the model image in flash ---- */
+
+/* Size of the valid model image in the board's flash slot (0: none), and its CRC-32 (the
+ * whole image, as LOAD_BEGIN's). Flash does not change while the firmware runs, so it
+ * is checked once. */
+static uint32_t g_flash_size, g_flash_crc;
+static int g_flash_checked;
+
+static void check_flash_image(void)
+{
+    if (g_flash_checked)
+        return;
+    g_flash_checked = 1;
+    const pit_board_info_t *bi = board_info();
+    const uint8_t *img = bi->model_flash;
+    if (!img || bi->model_flash_bytes < 36u || memcmp(img, "PITM", 4) != 0)
+        return;
+    const uint32_t total = pit_rd32(img + 8);
+    if (total < 36u || total > bi->model_flash_bytes ||
+        pit_crc32(0, img, total - 4u) != pit_rd32(img + total - 4u))
+        return;
+    g_flash_size = total;
+    g_flash_crc = pit_crc32(0, img, total);
+}
+
 /* ---- INFO ---- */
 
 static uint16_t handle_info(uint8_t *out)
@@ -130,14 +162,21 @@ static uint16_t handle_info(uint8_t *out)
     pit_wr32(out + 4, bi->core_clock_hz);
     pit_wr32(out + 8, bi->ticks_per_second);
     out[12] = bi->timer_kind;
-    out[13] = (uint8_t)(g_model.loaded ? 1u : 0u);
+    out[13] = (uint8_t)((g_model.loaded ? 1u : 0u) | (bi->model_flash ? 2u : 0u));
     pit_wr16(out + 14, PIT_MAX_PAYLOAD);
     pit_wr32(out + 16, PIT_POOL_SIZE);
     pit_wr32(out + 20, PIT_POOL_SIZE - pool_used());
     pit_wr32(out + 24, bi->flash_free_bytes);
     out[28] = (uint8_t)n;
     memcpy(out + 29, bi->name, n);
-    return (uint16_t)(29 + n);
+    uint8_t *tail = out + 29 + n;
+    check_flash_image();
+    pit_wr16(tail + 0, PIT_MODEL_VERSION);
+    pit_wr32(tail + 2, (uint32_t)(uintptr_t)bi->model_flash);
+    pit_wr32(tail + 6, bi->model_flash_bytes);
+    pit_wr32(tail + 10, g_flash_size);
+    pit_wr32(tail + 14, g_flash_crc);
+    return (uint16_t)(29 + n + 18);
 }
 
 /* ---- BENCH_LAYER ---- */
@@ -187,7 +226,8 @@ static int handle_bench(const uint8_t *in, uint16_t len, uint8_t *out, uint16_t 
     if (dt > PIT_DT_F32 || cin == 0 || T == 0 || reps == 0 ||
         reps > (PIT_MAX_PAYLOAD - 16) / 4)
         return PIT_E_BAD_ARG;
-    uint16_t cout = cin, To = T;
+    uint16_t cout = cin, To = T, cs = 1;
+    uint32_t pl = 0;
     uint64_t macs;
     switch (op) {
     case PIT_OP_CONV:
@@ -195,7 +235,13 @@ static int handle_bench(const uint8_t *in, uint16_t len, uint8_t *out, uint16_t 
         if (cout_req == 0 || (op == PIT_OP_CONV && (k == 0 || d == 0)))
             return PIT_E_BAD_ARG;
         cout = cout_req;
-        macs = (uint64_t)T * cout * cin * (op == PIT_OP_CONV ? k : 1u);
+        if (op == PIT_OP_CONV) {
+            /* padding (k-1)*d on the left: stride 1 keeps T, stride s gives ceil(T/s) */
+            pl = (uint32_t)(k - 1) * d;
+            cs = s > 1 ? s : 1;
+            To = (uint16_t)((T - 1) / cs + 1);
+        }
+        macs = (uint64_t)To * cout * cin * (op == PIT_OP_CONV ? k : 1u);
         break;
     case PIT_OP_AVGPOOL:
     case PIT_OP_MAXPOOL:
@@ -223,13 +269,23 @@ static int handle_bench(const uint8_t *in, uint16_t len, uint8_t *out, uint16_t 
     int32_t *mult = NULL, *shift = NULL;
     if (op == PIT_OP_ADD && !(x2 = take((uint64_t)T * cin * es)))
         return PIT_E_NO_MEMORY;
+    int w_in_flash = 0;
     if (op == PIT_OP_CONV || op == PIT_OP_LINEAR) {
-        w = take((uint64_t)cout * kk * cin * es);
+        const uint64_t wbytes = (uint64_t)cout * kk * cin * es;
         bias = take((uint64_t)cout * 4u);
         scratch = take((uint64_t)cin * kk * (es == 1 ? 4u : 8u));
         if (es == 1) {
             mult = take((uint64_t)cout * 4u);
             shift = take((uint64_t)cout * 4u);
+        }
+        w = take(wbytes);
+        /* Weights too large for RAM are read from the flash slot, as a deployed model's
+         * are: whatever it holds serves as weights (timing does not depend on values, the
+         * output CRC then does). */
+        const pit_board_info_t *bi = board_info();
+        if (!w && bi->model_flash && wbytes <= bi->model_flash_bytes) {
+            w = (void *)(uintptr_t)bi->model_flash;
+            w_in_flash = 1;
         }
         if (!w || !bias || !scratch || (es == 1 && (!mult || !shift)))
             return PIT_E_NO_MEMORY;
@@ -240,7 +296,8 @@ static int handle_bench(const uint8_t *in, uint16_t len, uint8_t *out, uint16_t 
         if (x2)
             fill_i8(x2, (size_t)T * cin);
         if (w) {
-            fill_i8(w, (size_t)cout * kk * cin);
+            if (!w_in_flash)
+                fill_i8(w, (size_t)cout * kk * cin);
             for (uint16_t o = 0; o < cout; o++) {
                 ((int32_t *)bias)[o] = (int32_t)((rng_next() >> 16) & 0x3FFu) - 512;
                 mult[o] = 0x40000000;
@@ -252,12 +309,18 @@ static int handle_bench(const uint8_t *in, uint16_t len, uint8_t *out, uint16_t 
         if (x2)
             fill_f32(x2, (size_t)T * cin);
         if (w) {
-            fill_f32(w, (size_t)cout * kk * cin);
+            if (!w_in_flash)
+                fill_f32(w, (size_t)cout * kk * cin);
             fill_f32(bias, cout);
         }
     }
-    pit_conv_q_t cq = {x, y, w, bias, mult, shift, T, cin, cout, kk, dd, -3, 2, -128, 127};
-    pit_conv_f32_t cf = {x, y, w, bias, T, cin, cout, kk, dd, -1e30f, 1e30f};
+    pit_conv_q_t cq = {.x = x, .y = y, .w = w, .bias = bias, .mult = mult, .shift = shift,
+                       .T = T, .cin = cin, .cout = cout, .k = kk, .d = dd, .in_zp = -3,
+                       .out_zp = 2, .act_min = -128, .act_max = 127, .stride = cs,
+                       .pad_left = pl, .T_out = To};
+    pit_conv_f32_t cf = {.x = x, .y = y, .w = w, .bias = bias, .T = T, .cin = cin,
+                         .cout = cout, .k = kk, .d = dd, .act_min = -1e30f, .act_max = 1e30f,
+                         .stride = cs, .pad_left = pl, .T_out = To};
     pit_add_q_t aq = {-3, 5, 2, 20, 0x40000000, -1, 0x50000000, -1, 0x60000000, -19, -128, 127};
     const uint32_t total = (uint32_t)warm + reps;
     uint8_t *ticks_out = out + 16;
@@ -349,6 +412,8 @@ static void put_desc(uint8_t *p, const pit_tensor_t *t)
     pit_wr16(p + 3, t->T);
 }
 
+static int load_reply(uint8_t *out, uint16_t *out_len);
+
 static int handle_load_end(uint16_t len, uint8_t *out, uint16_t *out_len, uint16_t *detail)
 {
     if (len != 0)
@@ -369,6 +434,12 @@ static int handle_load_end(uint16_t len, uint8_t *out, uint16_t *out_len, uint16
         return st;
     }
     g_image_size = total;
+    return load_reply(out, out_len);
+}
+
+/* LOAD_END and LOAD_FLASH answer alike: what was planned. */
+static int load_reply(uint8_t *out, uint16_t *out_len)
+{
     pit_wr16(out + 0, g_model.n_layers);
     pit_wr16(out + 2, g_model.n_tensors);
     pit_wr32(out + 4, g_model.arena_bytes);
@@ -376,6 +447,68 @@ static int handle_load_end(uint16_t len, uint8_t *out, uint16_t *out_len, uint16
     put_desc(out + 12, &g_model.tensors[g_model.input]);
     put_desc(out + 17, &g_model.tensors[g_model.output]);
     *out_len = 22;
+    return PIT_OK;
+}
+
+static int handle_load_flash(uint16_t len, uint8_t *out, uint16_t *out_len, uint16_t *detail)
+{
+    if (len != 0)
+        return PIT_E_BAD_LENGTH;
+    drop_model();
+    check_flash_image();
+    if (g_flash_size == 0)
+        return PIT_E_NO_MODEL;
+    int st = pit_model_load(&g_model, board_info()->model_flash, g_flash_size, g_pool.bytes,
+                            PIT_POOL_SIZE, detail);
+    if (st != PIT_OK) {
+        drop_model();
+        return st;
+    }
+    return load_reply(out, out_len);
+}
+
+/* Input and output tensors larger than one frame go in chunks: INPUT_CHUNK writes into
+ * the input tensor (which the arena keeps intact through RUN, so a repeated RUN computes
+ * the same), OUTPUT_CHUNK reads the output tensor after RUN. */
+static int tensor_range(uint16_t id, uint32_t off, uint32_t n, uint8_t **at)
+{
+    if (!g_model.loaded)
+        return PIT_E_NO_MODEL;
+    const pit_tensor_t *t = &g_model.tensors[id];
+    if (n == 0 || off > t->bytes || n > t->bytes - off)
+        return PIT_E_BAD_ARG;
+    *at = pit_model_tensor(&g_model, id) + off;
+    return PIT_OK;
+}
+
+static int handle_input_chunk(const uint8_t *in, uint16_t len, uint8_t *out, uint16_t *out_len)
+{
+    if (len < 5)
+        return PIT_E_BAD_LENGTH;
+    const uint32_t off = pit_rd32(in), n = len - 4u;
+    uint8_t *at;
+    int st = tensor_range(g_model.input, off, n, &at);
+    if (st != PIT_OK)
+        return st;
+    memcpy(at, in + 4, n);
+    pit_wr32(out, off + n);
+    *out_len = 4;
+    return PIT_OK;
+}
+
+static int handle_output_chunk(const uint8_t *in, uint16_t len, uint8_t *out, uint16_t *out_len)
+{
+    if (len != 6)
+        return PIT_E_BAD_LENGTH;
+    const uint32_t off = pit_rd32(in), n = pit_rd16(in + 4);
+    if (n > PIT_MAX_PAYLOAD)
+        return PIT_E_TOO_LONG;
+    uint8_t *at;
+    int st = tensor_range(g_model.output, off, n, &at);
+    if (st != PIT_OK)
+        return st;
+    memcpy(out, at, n);
+    *out_len = (uint16_t)n;
     return PIT_OK;
 }
 
@@ -387,13 +520,16 @@ static int handle_run(const uint8_t *in, uint16_t len, uint8_t *out, uint16_t *o
         return PIT_E_BAD_LENGTH;
     const pit_tensor_t *ti = &g_model.tensors[g_model.input];
     const pit_tensor_t *to = &g_model.tensors[g_model.output];
-    const int per_layer = in[0] & 1u;
+    const int per_layer = in[0] & 1u, staged = in[0] & 2u, keep_out = in[0] & 4u;
     const uint32_t n_ticks = per_layer ? g_model.n_layers : 0u;
-    if (ti->bytes + 2u > PIT_MAX_PAYLOAD || 12u + 4u * n_ticks + to->bytes > PIT_MAX_PAYLOAD)
+    const uint32_t out_bytes = keep_out ? 0u : to->bytes;
+    if ((!staged && ti->bytes + 2u > PIT_MAX_PAYLOAD) ||
+        12u + 4u * n_ticks + out_bytes > PIT_MAX_PAYLOAD)
         return PIT_E_TOO_LONG;
-    if (len != ti->bytes + 2u)
+    if (len != (staged ? 2u : ti->bytes + 2u))
         return PIT_E_BAD_LENGTH;
-    memcpy(pit_model_tensor(&g_model, g_model.input), in + 2, ti->bytes);
+    if (!staged)
+        memcpy(pit_model_tensor(&g_model, g_model.input), in + 2, ti->bytes);
     uint64_t total;
     uint32_t layer_ticks[PIT_MAX_LAYERS];
     pit_model_run(&g_model, per_layer ? layer_ticks : NULL, &total);
@@ -403,8 +539,8 @@ static int handle_run(const uint8_t *in, uint16_t len, uint8_t *out, uint16_t *o
     pit_wr16(out + 10, 0);
     for (uint32_t i = 0; i < n_ticks; i++)
         pit_wr32(out + 12 + 4 * i, layer_ticks[i]);
-    memcpy(out + 12 + 4 * n_ticks, pit_model_tensor(&g_model, g_model.output), to->bytes);
-    *out_len = (uint16_t)(12u + 4u * n_ticks + to->bytes);
+    memcpy(out + 12 + 4 * n_ticks, pit_model_tensor(&g_model, g_model.output), out_bytes);
+    *out_len = (uint16_t)(12u + 4u * n_ticks + out_bytes);
     return PIT_OK;
 }
 
@@ -430,8 +566,17 @@ void pit_handle_frame(uint8_t type, uint8_t seq, const uint8_t *in, uint16_t len
     case PIT_MSG_LOAD_END:
         st = handle_load_end(len, g_tx, &out_len, &detail);
         break;
+    case PIT_MSG_LOAD_FLASH:
+        st = handle_load_flash(len, g_tx, &out_len, &detail);
+        break;
     case PIT_MSG_RUN:
         st = handle_run(in, len, g_tx, &out_len);
+        break;
+    case PIT_MSG_INPUT_CHUNK:
+        st = handle_input_chunk(in, len, g_tx, &out_len);
+        break;
+    case PIT_MSG_OUTPUT_CHUNK:
+        st = handle_output_chunk(in, len, g_tx, &out_len);
         break;
     case PIT_MSG_RESET:
         st = len ? PIT_E_BAD_LENGTH : PIT_OK;

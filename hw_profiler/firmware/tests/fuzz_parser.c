@@ -15,7 +15,8 @@
 
 #define FUZZ_MAX_MACS (1u << 16)
 
-static const pit_board_info_t k_info = {"fuzz", 0u, 1000000000u, PIT_TIMER_WALLCLOCK, 0u};
+static const pit_board_info_t k_info = {"fuzz", 0u, 1000000000u, PIT_TIMER_WALLCLOCK, 0u,
+                                        NULL, 0u};
 static uint64_t g_ticks;
 static size_t g_written;
 static unsigned long g_handled[256];

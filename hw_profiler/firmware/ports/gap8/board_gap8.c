@@ -23,7 +23,8 @@
 static struct pi_device g_uart;
 static struct pi_device g_cluster;
 static int8_t *g_l1_scratch;
-static pit_board_info_t g_info = {"gap8", GAP8_FREQ_HZ, GAP8_FREQ_HZ, PIT_TIMER_CYCLES, 0u};
+static pit_board_info_t g_info = {"gap8", GAP8_FREQ_HZ, GAP8_FREQ_HZ, PIT_TIMER_CYCLES, 0u,
+                                  NULL, 0u};
 
 const pit_board_info_t *board_info(void) { return &g_info; }
 

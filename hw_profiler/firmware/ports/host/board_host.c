@@ -17,7 +17,7 @@
 
 static int g_in = 0, g_out = 1;
 
-static const pit_board_info_t k_info = {"host", 0u, 1000000000u, PIT_TIMER_WALLCLOCK, 0u};
+static const pit_board_info_t k_info = {"host", 0u, 1000000000u, PIT_TIMER_WALLCLOCK, 0u, NULL, 0u};
 
 const pit_board_info_t *board_info(void) { return &k_info; }
 

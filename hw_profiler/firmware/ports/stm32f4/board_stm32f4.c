@@ -25,7 +25,7 @@
 #define UART_IRQ 37
 #define CORE_HZ 168000000u
 static const pit_board_info_t k_info_base = {"netduinoplus2", CORE_HZ, CORE_HZ,
-                                             PIT_TIMER_INSTR_TIME, 0u};
+                                             PIT_TIMER_INSTR_TIME, 0u, NULL, 0u};
 #elif defined(BOARD_NUCLEO_F401RE) || defined(BOARD_NUCLEO_F446RE)
 #define USART_BASE 0x40004400u /* USART2, APB1 */
 #define UART_IRQ 38
@@ -33,10 +33,10 @@ static const pit_board_info_t k_info_base = {"netduinoplus2", CORE_HZ, CORE_HZ,
 #define USE_DWT 1
 #if defined(BOARD_NUCLEO_F401RE)
 static const pit_board_info_t k_info_base = {"nucleo_f401re", CORE_HZ, CORE_HZ,
-                                             PIT_TIMER_CYCLES, 0u};
+                                             PIT_TIMER_CYCLES, 0u, NULL, 0u};
 #else
 static const pit_board_info_t k_info_base = {"nucleo_f446re", CORE_HZ, CORE_HZ,
-                                             PIT_TIMER_CYCLES, 0u};
+                                             PIT_TIMER_CYCLES, 0u, NULL, 0u};
 #endif
 #else
 #error "define BOARD_NETDUINOPLUS2, BOARD_NUCLEO_F401RE or BOARD_NUCLEO_F446RE"
@@ -51,7 +51,7 @@ static const pit_board_info_t k_info_base = {"nucleo_f446re", CORE_HZ, CORE_HZ,
 #define SR_TXE (1u << 7)
 #define SR_ORE (1u << 3)
 
-extern uint8_t _flash_used_end, _flash_end;
+extern uint8_t _flash_used_end, _flash_end, _model_slot, _model_slot_end;
 static pit_board_info_t g_info;
 
 const pit_board_info_t *board_info(void) { return &g_info; }
@@ -93,6 +93,8 @@ void board_init(void)
 {
     g_info = k_info_base;
     g_info.flash_free_bytes = (uint32_t)(&_flash_end - &_flash_used_end);
+    g_info.model_flash = &_model_slot;
+    g_info.model_flash_bytes = (uint32_t)(&_model_slot_end - &_model_slot);
 #if defined(BOARD_NETDUINOPLUS2)
     RCC_APB2ENR |= 1u << 4; /* USART1EN */
     USART_BRR = CORE_HZ / 2u / 115200u;
