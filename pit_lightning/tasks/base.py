@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric
 
@@ -46,6 +47,15 @@ class Task(ABC):
     @abstractmethod
     def metric(self) -> Metric:
         """A fresh epoch-level metric, updated with ``metric.update(output, batch)``."""
+
+    def distillation(self, output: Tensor, teacher: Tensor, batch: Batch) -> Tensor:
+        """How far ``output`` is from a ``teacher`` network's output on the same batch.
+
+        The default matches raw outputs (mean squared error, as logit matching does),
+        which suits any task; tasks override it with the divergence of their own
+        output distribution.
+        """
+        return F.mse_loss(output, teacher)
 
     def describe(self) -> dict[str, Any]:
         """Plain facts about the task, for logs and hyper-parameter records."""

@@ -55,5 +55,11 @@ class Classification(Task):
             )
         return F.cross_entropy(scores, batch[1])
 
+    def distillation(self, output: Tensor, teacher: Tensor, batch: Batch) -> Tensor:
+        """KL divergence from the teacher's class distribution at the last step."""
+        return F.kl_div(F.log_softmax(class_scores(output), dim=1),
+                        F.log_softmax(class_scores(teacher), dim=1),
+                        log_target=True, reduction="batchmean")
+
     def metric(self) -> MulticlassAccuracy:
         return _Accuracy(num_classes=self.output_channels, average="micro")

@@ -83,6 +83,9 @@ class PITModule(L.LightningModule):
         self._exported_masks: dict[str, Tensor] | None = None
         self._metrics = nn.ModuleDict()
         self._val_penalty: Tensor | None = None
+        # Set by the fine-tune phase when it distils: not part of the model, so neither
+        # in the state_dict nor in the optimizer.
+        self.teacher: Teacher | None = None
 
     # -- wiring ----------------------------------------------------------------------
 
@@ -171,10 +174,15 @@ class PITModule(L.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         output, loss = self._shared_step(batch)
-        del output
         batch_size = _batch_size(batch)
         self.log("train/task_loss", loss, batch_size=batch_size, on_step=False, on_epoch=True,
                  sync_dist=True)
+        if self.phase == "finetune" and self.teacher is not None:
+            term = self.teacher.term(self.task, output, batch)
+            self.log("train/distillation", term, batch_size=batch_size, on_step=False,
+                     on_epoch=True)
+            loss = loss + self.teacher.weight * term
+        del output
         if self.phase == "search" and self.regularizer is not None:
             reg = self.regularizer(self.pit.costs(), self.pit.seed_costs())
             self.log("train/regularizer", reg, batch_size=batch_size, on_step=False,
@@ -252,3 +260,20 @@ class PITModule(L.LightningModule):
 def _batch_size(batch: Any) -> int:
     first = batch[0] if isinstance(batch, (tuple, list)) else batch
     return int(first.shape[0])
+
+
+class Teacher:
+    """A frozen network whose outputs the student is pulled towards (distillation).
+
+    Held outside the module's parameters on purpose: it is training signal, not model.
+    """
+
+    def __init__(self, network: nn.Module, weight: float) -> None:
+        self.network = network.eval().requires_grad_(False)
+        self.weight = weight
+
+    def term(self, task: Task, output: Tensor, batch: Any) -> Tensor:
+        inputs, _ = task.split_batch(batch)
+        with torch.no_grad():
+            target = self.network(inputs)
+        return task.distillation(output, target, batch)

@@ -26,7 +26,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from ..cost.geometry import SEARCH_OPTIONS
 from ..nas import PIT
 from ..nas.masks import DilationMask
-from .module import PHASES, PITModule
+from .module import PHASES, PITModule, Teacher
 from .regularizer import Regularizer
 
 
@@ -276,8 +276,12 @@ class FineTunePhase(Phase):
     keeps_best = True
 
     def __init__(self, max_epochs: int | None = 50, patience: int | None = 10,
-                 min_epochs: int = 0, monitor: str = "val/loss", mode: str = "min") -> None:
+                 min_epochs: int = 0, monitor: str = "val/loss", mode: str = "min",
+                 distill: float = 0.0) -> None:
+        if distill < 0:
+            raise ValueError(f"fine-tune phase: distill must be >= 0, got {distill}")
         super().__init__(max_epochs, patience, min_epochs, monitor, mode)
+        self.distill = distill
 
     def frozen_masks(self) -> tuple[str, ...]:
         return SEARCH_OPTIONS
@@ -291,7 +295,23 @@ class FineTunePhase(Phase):
         for optimizer in trainer.optimizers:
             module.restart_weights(optimizer)
 
+    def each_epoch(self, trainer: L.Trainer, module: PITModule) -> None:
+        # Also after a resume mid-phase: the teacher is not in any checkpoint.
+        if self.distill and module.teacher is None and isinstance(module.net, PIT):
+            module.teacher = Teacher(self._seed(trainer, module), self.distill)
+
+    def _seed(self, trainer: L.Trainer, module: PITModule) -> torch.nn.Module:
+        """The warmed-up seed (every mask "keep all", the warmup's best weights)."""
+        warmup = next((cb for cb in trainer.callbacks if isinstance(cb, WarmupPhase)), None)
+        if warmup is None or warmup.best_weights is None:
+            raise ValueError("fine-tune distillation needs the warmup's best weights "
+                             "(a WarmupPhase that ran in this fit or its checkpoint)")
+        seed = copy.deepcopy(module.net)
+        seed.load_state_dict(warmup.best_weights)
+        return seed
+
     def on_fit_end(self, trainer: L.Trainer, pl_module: PITModule) -> None:
+        pl_module.teacher = None
         if pl_module.phase == self.name and pl_module.final_arch is None:
             pl_module.export_network()
 
