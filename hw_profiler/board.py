@@ -15,7 +15,7 @@ from hw_profiler.boards import DEFAULT_BOARD, BoardProfile, load_board
 from hw_profiler.energy.model import EnergyMeter, EstimatedEnergy, make_meter
 from hw_profiler.errors import FlashError, PortError
 from hw_profiler.flashers import Flasher, make_flasher
-from hw_profiler.session import BoardSession, RetryPolicy, format_version, seconds_per_tick
+from hw_profiler.session import BoardSession, RetryPolicy, format_version
 from hw_profiler.table.store import TableMeta
 
 BoardLike = str | os.PathLike[str] | BoardProfile
@@ -65,7 +65,7 @@ class Board:
     @property
     def seconds_per_tick(self) -> float:
         assert self.session.info is not None
-        return seconds_per_tick(self.session.info, self.clock_hz)
+        return self.session.info.seconds_per_tick(self.clock_hz)
 
     def table_meta(self) -> TableMeta:
         """The metadata a table measured on this board carries."""
