@@ -1,5 +1,5 @@
-"""Minimal test-side client for the profiling firmware: the host build over pipes, or the
-QEMU netduinoplus2 build over a TCP serial port. Not a session layer (no retries beyond
+"""Minimal test-side client for the profiling firmware: the host build over pipes, or an
+emulated board (QEMU netduinoplus2 or virt rv32) over a TCP serial port. Not a session layer (no retries beyond
 the boot handshake): tests want to see every reply exactly."""
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ FIRMWARE = SOURCES
 BUILD = build_dir()
 HOST_BIN = BUILD / "host" / "firmware"
 QEMU_ELF = BUILD / "stm32f4" / "firmware.elf"
+# Each emulated board profile: its emulator, and the toolchain its firmware needs.
+EMULATED = {
+    "qemu_stm32f4": ("qemu-system-arm", "arm-none-eabi-gcc"),
+    "qemu_riscv32": ("qemu-system-riscv32", "riscv64-unknown-elf-gcc"),
+}
 
 
 def build_firmware() -> None:
@@ -152,11 +157,11 @@ class HostBoard(Board):
 
 
 class QemuBoard(Board):
-    """The emulated STM32 started by the profiler's QEMU flasher (orphan-safe launch)."""
+    """An emulated board started by the profiler's QEMU flasher (orphan-safe launch)."""
 
-    def __init__(self) -> None:
+    def __init__(self, profile: str = "qemu_stm32f4") -> None:
         super().__init__()
-        self.flasher = make_flasher(load_board("qemu_stm32f4"))
+        self.flasher = make_flasher(load_board(profile))
         self.flasher.prepare()
         self.ser = serial.serial_for_url(self.flasher.start(), timeout=0)
         # The emulated USART drops bytes that arrive before the firmware enabled it, so

@@ -34,6 +34,7 @@
 #define PLIC_PRIORITY(src) REG32(PLIC_BASE + 4u * (src))
 #define PLIC_ENABLE0 REG32(PLIC_BASE + 0x2000u)    /* hart 0, M-mode context */
 #define PLIC_THRESHOLD0 REG32(PLIC_BASE + 0x200000u)
+#define PLIC_CLAIM0 REG32(PLIC_BASE + 0x200004u)
 
 #define CLINT_MTIMECMP_LO REG32(0x02004000u)
 #define CLINT_MTIMECMP_HI REG32(0x02004004u)
@@ -97,12 +98,16 @@ int board_getc(uint32_t timeout_ms)
 {
     const uint64_t deadline = mtime() + (uint64_t)timeout_ms * (MTIME_HZ / 1000u);
     for (;;) {
+        /* Acknowledge the UART's PLIC interrupt first: its pending bit stays set until
+         * claimed, and a set bit would keep WFI from sleeping. A byte arriving after the
+         * claim raises it again, so WFI cannot miss it. */
+        const uint32_t claimed = PLIC_CLAIM0;
+        if (claimed)
+            PLIC_CLAIM0 = claimed;
         if (UART_LSR & LSR_DR)
             return UART_RBR;
         if (mtime() >= deadline)
             return -1;
-        /* A byte that arrived after the check keeps the UART line (and so MEIP) high,
-         * and WFI returns at once. */
         set_mtimecmp(deadline);
         __asm__ volatile("wfi" ::: "memory");
     }
