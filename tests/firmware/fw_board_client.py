@@ -1,6 +1,6 @@
 """Minimal test-side client for the profiling firmware: the host build over pipes, or an
-emulated board (QEMU netduinoplus2 or virt rv32) over a TCP serial port. Not a session layer (no retries beyond
-the boot handshake): tests want to see every reply exactly."""
+emulated board (QEMU netduinoplus2 or virt rv32) over a TCP serial port. Not a session
+layer (no retries beyond the boot handshake): tests want to see every reply exactly."""
 
 from __future__ import annotations
 
