@@ -13,7 +13,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fw_board_client import EMULATED, QEMU_ELF, HostBoard, QemuBoard, build_firmware
+from emulated_boards import TOOLS, missing_tools
+from fw_board_client import QEMU_ELF, HostBoard, QemuBoard, build_firmware
 
 
 @pytest.fixture(scope="session")
@@ -30,12 +31,12 @@ def host_board(firmware_build: None) -> Iterator[HostBoard]:
     board.close()
 
 
-@pytest.fixture(scope="session", params=sorted(EMULATED))
+@pytest.fixture(scope="session", params=sorted(TOOLS))
 def qemu_board(request: pytest.FixtureRequest, firmware_build: None) -> Iterator[QemuBoard]:
     """Each emulated board in turn."""
-    emulator, compiler = EMULATED[request.param]
-    if shutil.which(emulator) is None or shutil.which(compiler) is None:
-        pytest.skip(f"{request.param} needs {emulator} and {compiler}")
+    missing = missing_tools(request.param)
+    if missing:
+        pytest.skip(f"{request.param} needs {' and '.join(missing)}")
     if request.param == "qemu_stm32f4" and not QEMU_ELF.exists():
         pytest.skip("the stm32f4 build is missing")
     board = QemuBoard(request.param)

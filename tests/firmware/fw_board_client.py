@@ -41,11 +41,6 @@ FIRMWARE = SOURCES
 BUILD = build_dir()
 HOST_BIN = BUILD / "host" / "firmware"
 QEMU_ELF = BUILD / "stm32f4" / "firmware.elf"
-# Each emulated board profile: its emulator, and the toolchain its firmware needs.
-EMULATED = {
-    "qemu_stm32f4": ("qemu-system-arm", "arm-none-eabi-gcc"),
-    "qemu_riscv32": ("qemu-system-riscv32", "riscv64-unknown-elf-gcc"),
-}
 
 
 def build_firmware() -> None:
