@@ -126,10 +126,11 @@ class Board:
 class HostBoard(Board):
     """The host build speaking on its stdin/stdout."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__()
         self.proc = subprocess.Popen(
-            [str(HOST_BIN)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+            [str(HOST_BIN)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+            env=None if env is None else {**os.environ, **env},
         )
 
     def _write(self, data: bytes) -> None:

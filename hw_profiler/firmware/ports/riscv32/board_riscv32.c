@@ -81,7 +81,7 @@ static void set_mtimecmp(uint64_t t)
 }
 
 /* No timestamp pin on the emulated machine. */
-void board_trigger(int active) { (void)active; }
+void board_timestamp(void) {}
 
 void board_init(void)
 {
