@@ -33,3 +33,23 @@ def test_profile_is_repeatable_on_each_board(tmp_path: Path, board_name: str) ->
         b = api.profile(few, board, tmp_path / "b.csv", progress=False).table.frame()
     assert (a["status"] == "ok").all() and len(a) == len(few)
     assert_same_table(a, b)
+
+
+@pytest.mark.skipif(bool(missing_tools("qemu_riscv32")), reason="needs the riscv32 tools")
+def test_a_profile_with_another_clock_is_refused(tmp_path: Path) -> None:
+    """Latency is worked out at the profile's clock, so it must be the firmware's."""
+    import yaml
+
+    from hw_profiler.boards import load_board
+    from hw_profiler.errors import BoardConfigError
+
+    source = load_board("qemu_riscv32").source
+    assert source is not None
+    data = yaml.safe_load(source.read_text())
+    data["clock_hz"] = 50_000_000
+    wrong = tmp_path / "wrong_clock.yaml"
+    wrong.write_text(yaml.safe_dump(data))
+    with pytest.raises(BoardConfigError, match=r"wrong_clock.yaml: clock_hz is 50000000, "
+                       r"but the firmware on the board runs its core at 100000000 Hz"):
+        with api.open_board(str(wrong)):
+            pass
