@@ -33,7 +33,7 @@ system-deps:
 
 # Builds where the profiler looks for it (the user cache, see hw_profiler/flashers/firmware.py).
 firmware: system-deps $(STAMP)
-	$(MAKE) -C hw_profiler/firmware BUILD="$$($(PY) -c 'from hw_profiler.flashers.firmware import build_dir; print(build_dir())')"
+	$(MAKE) -C hw_profiler/firmware BUILD="$$($(PY) -c 'from hw_profiler.flashers.firmware import build_dir; print(build_dir())')" all riscv32
 
 demo: system-deps $(STAMP)
 	$(PY) -m pit_lightning.demo
