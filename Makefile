@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# What the emulated STM32 board needs: the cross compiler, its C library and QEMU; and
-# clang with its libFuzzer runtime for the firmware's fuzz test.
-SYSTEM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang \
+# What the emulated boards need: each one's cross compiler, its C library and QEMU (the
+# STM32: ARM; virt rv32: RISC-V, whose emulator is in qemu-system-misc); and clang with
+# its libFuzzer runtime for the firmware's fuzz test.
+SYSTEM_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm \
+	gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc clang \
 	libclang-rt-14-dev
 
 .PHONY: demo test lint venv system-deps firmware clean
@@ -31,7 +33,7 @@ system-deps:
 
 # Builds where the profiler looks for it (the user cache, see hw_profiler/flashers/firmware.py).
 firmware: system-deps $(STAMP)
-	$(MAKE) -C hw_profiler/firmware BUILD="$$($(PY) -c 'from hw_profiler.flashers.firmware import build_dir; print(build_dir())')"
+	$(MAKE) -C hw_profiler/firmware BUILD="$$($(PY) -c 'from hw_profiler.flashers.firmware import build_dir; print(build_dir())')" all riscv32
 
 demo: system-deps $(STAMP)
 	$(PY) -m pit_lightning.demo

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 from hw_profiler.boards import DEFAULT_BOARD, BoardProfile, load_board
 from hw_profiler.energy.model import EnergyMeter, EstimatedEnergy, make_meter
-from hw_profiler.errors import FlashError, PortError
+from hw_profiler.errors import BoardConfigError, FlashError, PortError
 from hw_profiler.flashers import Flasher, make_flasher
-from hw_profiler.session import BoardSession, RetryPolicy, format_version, seconds_per_tick
+from hw_profiler.protocol import InfoReply
+from hw_profiler.session import BoardSession, RetryPolicy, format_version
 from hw_profiler.table.store import TableMeta
 
 BoardLike = str | os.PathLike[str] | BoardProfile
@@ -65,7 +66,7 @@ class Board:
     @property
     def seconds_per_tick(self) -> float:
         assert self.session.info is not None
-        return seconds_per_tick(self.session.info, self.clock_hz)
+        return self.session.info.seconds_per_tick(self.clock_hz)
 
     def table_meta(self) -> TableMeta:
         """The metadata a table measured on this board carries."""
@@ -131,6 +132,11 @@ def open_board(
             return connect()
 
         session = connect()
+        try:
+            check_clock(profile, session.info)
+        except BoardConfigError:
+            session.close()
+            raise
         clock = (session.info.core_clock_hz if session.info else 0) or profile.clock_hz
         opened = Board(session, profile, meter or EstimatedEnergy(profile.power, clock), reopen,
                        flasher)
@@ -138,3 +144,17 @@ def open_board(
             yield opened
         finally:
             opened.session.close()
+
+
+def check_clock(profile: BoardProfile, info: InfoReply | None) -> None:
+    """Refuse a profile whose core clock is not the one the firmware set: latency and
+    energy are worked out at the profile's clock. A firmware that reports no clock (the
+    host build) is not checked."""
+    if info is None or not info.core_clock_hz or info.core_clock_hz == profile.clock_hz:
+        return
+    where = profile.source or profile.name
+    raise BoardConfigError(
+        f"{where}: clock_hz is {profile.clock_hz}, but the firmware on the board runs its "
+        f"core at {info.core_clock_hz} Hz; correct the profile or flash the firmware built "
+        "for this board"
+    )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from hw_profiler.boards import DEFAULT_BOARD, available_boards, load_board
 from hw_profiler.errors import HwProfilerError
 from hw_profiler.geometry import LayerGeometry
+from hw_profiler.protocol import TimerKind
 
 if TYPE_CHECKING:
     from hw_profiler.board import Board
@@ -193,6 +194,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(
             f"timer      {info.timer_kind.name.lower()}, {info.ticks_per_second} ticks/s, "
             f"core clock {info.core_clock_hz} Hz; 1 tick = {opened.seconds_per_tick:.3e} s"
+            + (f" ({info.ticks_to_instructions(1):.4g} instructions, one per cycle)"
+               if info.timer_kind is TimerKind.INSTRUCTION_TIME else "")
         )
         print(
             f"memory     model pool {info.ram_pool_bytes} B ({info.ram_free_bytes} B free), "

@@ -54,7 +54,6 @@ from hw_profiler.protocol import (
     ResetRequest,
     RunReply,
     RunRequest,
-    TimerKind,
     decode_reply,
     encode_frame,
 )
@@ -430,13 +429,6 @@ class BoardSession:
         self.request(ResetRequest())
         self.loaded = None
 
-    @property
-    def seconds_per_tick(self) -> float:
-        return seconds_per_tick(self._info())
-
-    def ticks_to_seconds(self, ticks: float) -> float:
-        return ticks * self.seconds_per_tick
-
     # -- lifetime --------------------------------------------------------------------
     def close(self) -> None:
         with contextlib.suppress(serial.SerialException, OSError):
@@ -453,19 +445,6 @@ class BoardSession:
     ) -> None:
         self.close()
 
-
-def seconds_per_tick(info: InfoReply, clock_hz: float | None = None) -> float:
-    """Seconds one tick stands for at the board's core clock.
-
-    Cycle and wall-clock timers: 1 / ticks_per_second. Instruction-time (QEMU -icount
-    shift=0, one instruction = 1 ns of virtual time): ticks -> instructions, and one
-    instruction per cycle at the core clock, so the figure is comparable with a real
-    board's cycle count (it ignores wait states and pipeline stalls).
-    """
-    if info.timer_kind == TimerKind.INSTRUCTION_TIME:
-        clock = clock_hz or info.core_clock_hz
-        return 1e9 / info.ticks_per_second / clock
-    return 1.0 / info.ticks_per_second
 
 
 def _is_link_fault(frame: Frame) -> bool:

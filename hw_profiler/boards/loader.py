@@ -119,6 +119,14 @@ def _retries(uart: _Fields) -> int:
     return value
 
 
+def _flash_bytes(top: _Fields) -> int:
+    """0 is allowed: a board without flash (QEMU virt) takes models in RAM only."""
+    value = top.get("flash_bytes", int)
+    if value < 0:
+        raise top.error("flash_bytes", f"must be >= 0, got {value}")
+    return value
+
+
 def parse_board(data: Any, path: Path) -> BoardProfile:
     top = _Fields(data, path, "")
     uart = top.sub("uart")
@@ -138,7 +146,7 @@ def parse_board(data: Any, path: Path) -> BoardProfile:
         clock_hz=top.get("clock_hz", int, positive=True),
         timer=top.get("timer", str),
         ram_bytes=top.get("ram_bytes", int, positive=True),
-        flash_bytes=top.get("flash_bytes", int, positive=True),
+        flash_bytes=_flash_bytes(top),
         uart=UartSettings(
             port=uart.get("port", str, None),
             baud=uart.get("baud", int, 115200, positive=True),

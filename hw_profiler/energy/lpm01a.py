@@ -1,9 +1,10 @@
 """ST X-NUCLEO-LPM01A (PowerShield) driver: ASCII commands over serial at 3686400 baud.
 
 The monitor powers the board and integrates its current. The firmware marks the timed
-region with falling edges on the timestamp pin wired to the monitor's D7 input
-("eventsrc d7 fal"); the energy of one run is the sum of the energy samples between the
-first two events divided by the number of runs in the region.
+region with falling edges on its timestamp pin (``board_timestamp()``: PA8, Arduino D7,
+on the STM32 ports) wired to the monitor's D7 input ("eventsrc d7 fal"): one edge before
+the timed BENCH_LAYER repeats or RUN, one after. The energy of one run is the sum of the
+energy samples between the first two events divided by the number of runs in the region.
 """
 
 from __future__ import annotations
@@ -164,7 +165,8 @@ class Lpm01a(EnergyMeter):
         if events < 2:
             raise PowerMonitorError(
                 f"LPM01A on {self.port_name}: saw {events} timestamp event(s), need 2 "
-                "(is the firmware's timestamp pin wired to the monitor's D7?)"
+                "(is the board's timestamp pin, PA8 = Arduino D7 on STM32, wired to the "
+                "monitor's D7?)"
             )
         return window
 

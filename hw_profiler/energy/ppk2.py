@@ -1,8 +1,9 @@
 """Nordic Power Profiler Kit II through the ``ppk2-api`` package (imported lazily).
 
 The PPK2 sources the board in source-meter mode and samples current at 100 kS/s; logic
-input D0 carries the firmware's timestamp pin, and the window is the span between its
-first two falling edges.
+input D0 carries the firmware's timestamp pin (``board_timestamp()``: PA8, Arduino D7, on
+the STM32 ports), and the window is the span between its first two falling edges: the
+firmware pulses it before and after the timed BENCH_LAYER repeats or RUN.
 """
 
 from __future__ import annotations

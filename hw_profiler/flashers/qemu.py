@@ -1,4 +1,5 @@
-"""The emulated STM32 board: the firmware ELF under qemu-system-arm, serial on a TCP socket."""
+"""The emulated boards: the firmware ELF under QEMU (qemu-system-arm netduinoplus2,
+qemu-system-riscv32 virt), serial on a TCP socket."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from hw_profiler.flashers.base import Flasher
 from hw_profiler.flashers.firmware import build_firmware
 
 _READY_MARK = "waiting for connection"
+# Debian package of each emulator binary, named in the error when it is missing.
+_PACKAGES = {"qemu-system-arm": "qemu-system-arm", "qemu-system-riscv32": "qemu-system-misc"}
 
 
 def free_loopback_port() -> int:
@@ -25,7 +28,7 @@ def free_loopback_port() -> int:
 
 
 class QemuFlasher(Flasher):
-    """Runs ``qemu-system-arm -M <machine> -icount shift=<n> -kernel <elf>``.
+    """Runs ``<qemu> -M <machine> -icount shift=<n> -kernel <elf> <extra_args>``.
 
     ``-icount`` makes the SysTick tick exact and repeatable (instruction time). The serial
     port is a TCP server with wait=on, so the guest starts only when the session connects
@@ -45,8 +48,8 @@ class QemuFlasher(Flasher):
     def prepare(self) -> None:
         if self.firmware is None:
             raise FlashError(f"board {self.board.name}: no firmware ELF configured")
-        if self.options.get("build", True):
-            build_firmware(self.firmware)
+        if self.options.get("build", True) and not self.options.get("make"):
+            build_firmware(self.firmware)  # the default targets; options.make names others
         super().prepare()
 
     def flash(self) -> None:
@@ -71,7 +74,8 @@ class QemuFlasher(Flasher):
     def start(self) -> str:
         qemu = str(self.options.get("qemu", "qemu-system-arm"))
         if shutil.which(qemu) is None:
-            raise FlashError(f"{qemu} not found on PATH (Debian: apt install qemu-system-arm)")
+            package = _PACKAGES.get(qemu, qemu)
+            raise FlashError(f"{qemu} not found on PATH (Debian: apt install {package})")
         timeout = float(self.options.get("start_timeout_s", 20))
         for _attempt in range(3):  # a free port can be taken between probe and bind
             self.port = free_loopback_port()

@@ -268,8 +268,21 @@ class InfoReply:
         return cls(pv, fv, clk, tps, TimerKind(kind), bool(flags & 1), bool(flags & 2), mp,
                    pool, free, flash, p[29 : 29 + n].decode("utf-8", "replace"), *extra)
 
-    def ticks_to_seconds(self, ticks: int) -> float:
-        return ticks / self.ticks_per_second
+    def seconds_per_tick(self, clock_hz: float | None = None) -> float:
+        """Seconds one tick stands for at the core clock (default: the one INFO reports).
+
+        The only conversion from ticks to time. Cycle and wall-clock timers:
+        1 / ticks_per_second. Instruction-time (QEMU -icount shift=0, one instruction =
+        1 ns of virtual time): ticks -> instructions, at one instruction per cycle of the
+        core clock, so the figure compares with a real board's cycle count (it ignores
+        wait states and pipeline stalls).
+        """
+        if self.timer_kind is TimerKind.INSTRUCTION_TIME:
+            return self.ticks_to_instructions(1) / (clock_hz or self.core_clock_hz)
+        return 1.0 / self.ticks_per_second
+
+    def ticks_to_seconds(self, ticks: float, clock_hz: float | None = None) -> float:
+        return ticks * self.seconds_per_tick(clock_hz)
 
     def ticks_to_instructions(self, ticks: int) -> float:
         """Instructions for instruction-time boards (QEMU -icount shift=0: 1 instr = 1 ns)."""

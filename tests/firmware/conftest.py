@@ -1,6 +1,6 @@
 """Fixtures for the firmware tests: one `make -C firmware` per session, the host build as a
-process, the QEMU netduinoplus2 build (skipped when qemu-system-arm or the ARM toolchain
-is missing)."""
+process, the emulated boards (QEMU netduinoplus2 and virt rv32, each skipped when its
+emulator or toolchain is missing)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from emulated_boards import TOOLS, missing_tools
 from fw_board_client import QEMU_ELF, HostBoard, QemuBoard, build_firmware
 
 
@@ -30,10 +31,14 @@ def host_board(firmware_build: None) -> Iterator[HostBoard]:
     board.close()
 
 
-@pytest.fixture(scope="session")
-def qemu_board(firmware_build: None) -> Iterator[QemuBoard]:
-    if shutil.which("qemu-system-arm") is None or not QEMU_ELF.exists():
-        pytest.skip("qemu-system-arm or the stm32f4 build is missing")
-    board = QemuBoard()
+@pytest.fixture(scope="session", params=sorted(TOOLS))
+def qemu_board(request: pytest.FixtureRequest, firmware_build: None) -> Iterator[QemuBoard]:
+    """Each emulated board in turn."""
+    missing = missing_tools(request.param)
+    if missing:
+        pytest.skip(f"{request.param} needs {' and '.join(missing)}")
+    if request.param == "qemu_stm32f4" and not QEMU_ELF.exists():
+        pytest.skip("the stm32f4 build is missing")
+    board = QemuBoard(request.param)
     yield board
     board.close()

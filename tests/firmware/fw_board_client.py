@@ -1,6 +1,6 @@
-"""Minimal test-side client for the profiling firmware: the host build over pipes, or the
-QEMU netduinoplus2 build over a TCP serial port. Not a session layer (no retries beyond
-the boot handshake): tests want to see every reply exactly."""
+"""Minimal test-side client for the profiling firmware: the host build over pipes, or an
+emulated board (QEMU netduinoplus2 or virt rv32) over a TCP serial port. Not a session
+layer (no retries beyond the boot handshake): tests want to see every reply exactly."""
 
 from __future__ import annotations
 
@@ -126,10 +126,11 @@ class Board:
 class HostBoard(Board):
     """The host build speaking on its stdin/stdout."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__()
         self.proc = subprocess.Popen(
-            [str(HOST_BIN)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+            [str(HOST_BIN)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
+            env=None if env is None else {**os.environ, **env},
         )
 
     def _write(self, data: bytes) -> None:
@@ -152,11 +153,11 @@ class HostBoard(Board):
 
 
 class QemuBoard(Board):
-    """The emulated STM32 started by the profiler's QEMU flasher (orphan-safe launch)."""
+    """An emulated board started by the profiler's QEMU flasher (orphan-safe launch)."""
 
-    def __init__(self) -> None:
+    def __init__(self, profile: str = "qemu_stm32f4") -> None:
         super().__init__()
-        self.flasher = make_flasher(load_board("qemu_stm32f4"))
+        self.flasher = make_flasher(load_board(profile))
         self.flasher.prepare()
         self.ser = serial.serial_for_url(self.flasher.start(), timeout=0)
         # The emulated USART drops bytes that arrive before the firmware enabled it, so

@@ -1,27 +1,27 @@
-"""HardwareInTheLoop on the emulated STM32 within a smoke run."""
+"""HardwareInTheLoop on each emulated board within a smoke run."""
 
 from __future__ import annotations
 
 import json
-import shutil
 
 import lightning as L
 import pandas as pd
 import pytest
+from emulated_boards import EMULATED_BOARDS
 from training.helpers import phases, tiny_data, tiny_module, trainer
 
 from hw_profiler.table import ChannelGrid, LatencyTable
 from pit_lightning.hardware import HardwareInTheLoop, enumerate_geometries
 
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::UserWarning"),
-    pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="needs qemu-system-arm"),
-]
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-def test_search_regularizes_measured_latency_and_the_run_ends_measured(tmp_path, chorale_cache):
+@pytest.mark.parametrize("board", EMULATED_BOARDS)
+def test_search_regularizes_measured_latency_and_the_run_ends_measured(
+    tmp_path, chorale_cache, board
+):
     table_path = tmp_path / "table.csv"
-    hardware = HardwareInTheLoop(table=str(table_path), regularize="latency",
+    hardware = HardwareInTheLoop(board=board, table=str(table_path), regularize="latency",
                                  deploy_every_n_epochs=1, repeats=1)
     module = tiny_module()
     spaces = module.pit.search_space()
@@ -30,7 +30,7 @@ def test_search_regularizes_measured_latency_and_the_run_ends_measured(tmp_path,
     run.fit(module, tiny_data(chorale_cache))
 
     # The table covers every geometry the search could reach.
-    table = LatencyTable.load(table_path, board="qemu_stm32f4")
+    table = LatencyTable.load(table_path, board=board)
     reachable = enumerate_geometries(spaces, grid=ChannelGrid(8))
     assert not table.missing(reachable)
     # Each search epoch: a prediction and (every epoch here) a deployment beside it.

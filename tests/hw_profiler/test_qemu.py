@@ -59,7 +59,10 @@ def test_info(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "firmware   2.0 (protocol 1) on 'netduinoplus2'" in out
+    # 168e6 ticks/s of virtual time at 1 ns per instruction: 5.952 instructions per tick,
+    # one per cycle at 168 MHz
     assert "instruction_time, 168000000 ticks/s" in out
+    assert "1 tick = 3.543e-08 s (5.952 instructions, one per cycle)" in out
 
 
 def test_profile_is_deterministic_and_resumes(tmp_path: Path) -> None:

@@ -31,5 +31,10 @@ void board_write(const uint8_t *data, size_t len);
 /* Monotonic 64-bit tick counter at info->ticks_per_second. */
 uint64_t board_ticks(void);
 const pit_board_info_t *board_info(void);
+/* Timestamp pin (as in MLPerf Tiny's energy mode): one falling edge just before and one
+ * just after each timed window (the timed BENCH_LAYER repeats, after the warm-up; a RUN),
+ * so a power monitor can cut its trace to the window. Outside the ticks it reports. A
+ * board without a pin makes it a no-op. */
+void board_timestamp(void);
 
 #endif

@@ -358,6 +358,7 @@ static void run_layer(pit_model_t *m, const pit_layer_t *L)
 
 void pit_model_run(pit_model_t *m, uint32_t *layer_ticks, uint64_t *total_ticks)
 {
+    board_timestamp();
     const uint64_t start = board_ticks();
     uint64_t prev = start;
     for (uint16_t i = 0; i < m->n_layers; i++) {
@@ -369,4 +370,5 @@ void pit_model_run(pit_model_t *m, uint32_t *layer_ticks, uint64_t *total_ticks)
         }
     }
     *total_ticks = board_ticks() - start;
+    board_timestamp();
 }

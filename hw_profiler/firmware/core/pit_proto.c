@@ -325,6 +325,8 @@ static int handle_bench(const uint8_t *in, uint16_t len, uint8_t *out, uint16_t 
     const uint32_t total = (uint32_t)warm + reps;
     uint8_t *ticks_out = out + 16;
     for (uint32_t r = 0; r < total; r++) {
+        if (r == warm)
+            board_timestamp();
         const uint64_t t0 = board_ticks();
         switch (op) {
         case PIT_OP_CONV:
@@ -357,6 +359,7 @@ static int handle_bench(const uint8_t *in, uint16_t len, uint8_t *out, uint16_t 
         if (r >= warm)
             pit_wr32(ticks_out + 4u * (r - warm), dtk > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)dtk);
     }
+    board_timestamp();
     pit_wr32(out + 0, (uint32_t)macs);
     pit_wr32(out + 4, (uint32_t)(macs >> 32));
     pit_wr32(out + 8, pit_crc32(0, y, (size_t)To * cout * es));

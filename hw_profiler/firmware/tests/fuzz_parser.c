@@ -26,6 +26,7 @@ int board_getc(uint32_t timeout_ms) { return -1; }
 void board_write(const uint8_t *data, size_t len) { g_written += len + (data ? 0u : 1u); }
 uint64_t board_ticks(void) { return ++g_ticks; }
 const pit_board_info_t *board_info(void) { return &k_info; }
+void board_timestamp(void) {}
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static void wr16(uint8_t *p, uint16_t v)

@@ -28,6 +28,9 @@ static pit_board_info_t g_info = {"gap8", GAP8_FREQ_HZ, GAP8_FREQ_HZ, PIT_TIMER_
 
 const pit_board_info_t *board_info(void) { return &g_info; }
 
+/* No timestamp pin is wired on the GAPuino yet. */
+void board_timestamp(void) {}
+
 static uint32_t g_hi, g_last;
 uint64_t board_ticks(void)
 {

@@ -21,7 +21,24 @@ static const pit_board_info_t k_info = {"host", 0u, 1000000000u, PIT_TIMER_WALLC
 
 const pit_board_info_t *board_info(void) { return &k_info; }
 
-void board_init(void) {}
+/* The timestamp pin as a log: with PIT_TIMESTAMP_LOG set, each edge appends its tick to
+ * that file, so tests can check where the firmware marks its timed windows. */
+static FILE *g_timestamps;
+
+void board_init(void)
+{
+    const char *path = getenv("PIT_TIMESTAMP_LOG");
+    if (path && *path)
+        g_timestamps = fopen(path, "a");
+}
+
+void board_timestamp(void)
+{
+    if (g_timestamps) {
+        fprintf(g_timestamps, "%llu\n", (unsigned long long)board_ticks());
+        fflush(g_timestamps);
+    }
+}
 
 uint64_t board_ticks(void)
 {

@@ -1,15 +1,31 @@
-/* STM32F4 port. BOARD_NETDUINOPLUS2 (QEMU): USART1, SysTick ticks under -icount shift=0
- * (instruction-time). BOARD_NUCLEO_F401RE / F446RE: USART2 on the ST-Link VCP (PA2/PA3),
- * DWT CYCCNT cycles, HSI 16 MHz (no PLL set-up). */
+/* STM32F4 port. BOARD_NETDUINOPLUS2: USART1 (QEMU's netduinoplus2, or a real F405/F407
+ * through the ROM bootloader). BOARD_NUCLEO_F401RE / F446RE: USART2 on the ST-Link VCP
+ * (PA2/PA3).
+ *
+ * Silicon or emulator is decided at run time: QEMU's DWT cycle counter reads zero. On
+ * silicon the PLL runs the core at CORE_HZ from the HSI (84 MHz F401, 168 MHz F405/F407/
+ * F446), ticks are DWT CYCCNT cycles, and the timestamp pin is live. Under QEMU nothing
+ * touches the clock tree and ticks come from SysTick, which -icount shift=0 drives by
+ * instruction time.
+ *
+ * Timestamp pin: PA8 (Arduino D7 on the NUCLEO-64 boards), idle high, pulsed low at the
+ * start and at the end of each timed window; wire it to the LPM01A's D7 or the PPK2's D0. */
 #include <stdint.h>
 
 #include "pit_board.h"
 #include "pit_proto.h"
 
 #define REG(a) (*(volatile uint32_t *)(a))
+#define RCC_CR REG(0x40023800u)
+#define RCC_PLLCFGR REG(0x40023804u)
+#define RCC_CFGR REG(0x40023808u)
 #define RCC_AHB1ENR REG(0x40023830u)
 #define RCC_APB1ENR REG(0x40023840u)
 #define RCC_APB2ENR REG(0x40023844u)
+#define FLASH_ACR REG(0x40023C00u)
+#define GPIOA_MODER REG(0x40020000u)
+#define GPIOA_AFRL REG(0x40020020u)
+#define GPIOA_BSRR REG(0x40020018u)
 #define SYST_CSR REG(0xE000E010u)
 #define SYST_RVR REG(0xE000E014u)
 #define SYST_CVR REG(0xE000E018u)
@@ -20,23 +36,39 @@
 #define NVIC_ISER1 REG(0xE000E104u)
 #define NVIC_ICER1 REG(0xE000E184u)
 
+/* PLL from the 16 MHz HSI: VCO = 16 MHz / M * N = 336 MHz, SYSCLK = VCO / P, 48 MHz
+ * domain = VCO / Q = 48 MHz. APB1 stays at 42 MHz, its maximum on every part here. */
+#define PLL_M 16u
+#define PLL_N 336u
+#define PLL_Q 7u
+#if defined(BOARD_NETDUINOPLUS2) || defined(BOARD_NUCLEO_F446RE)
+#define CORE_HZ 168000000u
+#define PLL_P_BITS 0u      /* P = 2 */
+#define FLASH_WS 5u        /* 150-180 MHz at 2.7-3.6 V */
+#define CFGR_PPRE 0x9400u  /* APB1 = HCLK / 4, APB2 = HCLK / 2 */
+#define APB2_HZ (CORE_HZ / 2u)
+#else
+#define CORE_HZ 84000000u
+#define PLL_P_BITS 1u      /* P = 4 */
+#define FLASH_WS 2u        /* 64-84 MHz at 2.7-3.6 V */
+#define CFGR_PPRE 0x1000u  /* APB1 = HCLK / 2, APB2 = HCLK */
+#define APB2_HZ CORE_HZ
+#endif
+#define APB1_HZ 42000000u
+
 #if defined(BOARD_NETDUINOPLUS2)
 #define USART_BASE 0x40011000u /* USART1, APB2 */
 #define UART_IRQ 37
-#define CORE_HZ 168000000u
-static const pit_board_info_t k_info_base = {"netduinoplus2", CORE_HZ, CORE_HZ,
-                                             PIT_TIMER_INSTR_TIME, 0u, NULL, 0u};
+#define UART_CLOCK_HZ APB2_HZ
+#define BOARD_NAME "netduinoplus2"
 #elif defined(BOARD_NUCLEO_F401RE) || defined(BOARD_NUCLEO_F446RE)
 #define USART_BASE 0x40004400u /* USART2, APB1 */
 #define UART_IRQ 38
-#define CORE_HZ 16000000u      /* HSI after reset */
-#define USE_DWT 1
+#define UART_CLOCK_HZ APB1_HZ
 #if defined(BOARD_NUCLEO_F401RE)
-static const pit_board_info_t k_info_base = {"nucleo_f401re", CORE_HZ, CORE_HZ,
-                                             PIT_TIMER_CYCLES, 0u, NULL, 0u};
+#define BOARD_NAME "nucleo_f401re"
 #else
-static const pit_board_info_t k_info_base = {"nucleo_f446re", CORE_HZ, CORE_HZ,
-                                             PIT_TIMER_CYCLES, 0u, NULL, 0u};
+#define BOARD_NAME "nucleo_f446re"
 #endif
 #else
 #error "define BOARD_NETDUINOPLUS2, BOARD_NUCLEO_F401RE or BOARD_NUCLEO_F446RE"
@@ -53,33 +85,30 @@ static const pit_board_info_t k_info_base = {"nucleo_f446re", CORE_HZ, CORE_HZ,
 
 extern uint8_t _flash_used_end, _flash_end, _model_slot, _model_slot_end;
 static pit_board_info_t g_info;
+static int g_silicon; /* the DWT cycle counter counts: real hardware, not QEMU */
 
 const pit_board_info_t *board_info(void) { return &g_info; }
 
-#ifdef USE_DWT
-/* 64-bit extension of the 32-bit CYCCNT; SysTick calls board_ticks() every 2^24 cycles so
- * no wrap is missed between two reads. */
+/* On silicon: 64-bit extension of the 32-bit CYCCNT; SysTick calls board_ticks() every
+ * 2^24 cycles so no wrap is missed between two reads.
+ * Under QEMU: SysTick is 24-bit and counts down from RVR; its interrupt counts wraps. The
+ * loop re-reads when a wrap interrupt slipped in between the two reads. */
 static uint32_t g_hi, g_last;
-uint64_t board_ticks(void)
-{
-    uint32_t primask;
-    __asm__ volatile("mrs %0, primask\n cpsid i" : "=r"(primask));
-    uint32_t c = DWT_CYCCNT;
-    if (c < g_last)
-        g_hi++;
-    g_last = c;
-    uint64_t v = ((uint64_t)g_hi << 32) | c;
-    __asm__ volatile("msr primask, %0" ::"r"(primask));
-    return v;
-}
-void SysTick_Handler(void) { (void)board_ticks(); }
-#else
-/* SysTick is 24-bit and counts down from RVR; the interrupt counts wraps. The loop
- * re-reads when a wrap interrupt slipped in between the two reads. */
 static volatile uint32_t g_wraps;
-void SysTick_Handler(void) { g_wraps++; }
+
 uint64_t board_ticks(void)
 {
+    if (g_silicon) {
+        uint32_t primask;
+        __asm__ volatile("mrs %0, primask\n cpsid i" : "=r"(primask));
+        uint32_t c = DWT_CYCCNT;
+        if (c < g_last)
+            g_hi++;
+        g_last = c;
+        uint64_t v = ((uint64_t)g_hi << 32) | c;
+        __asm__ volatile("msr primask, %0" ::"r"(primask));
+        return v;
+    }
     uint32_t hi, v;
     do {
         hi = g_wraps;
@@ -87,27 +116,75 @@ uint64_t board_ticks(void)
     } while (hi != g_wraps);
     return ((uint64_t)hi << 24) + (0xFFFFFFu - v);
 }
-#endif
 
-void board_init(void)
+void SysTick_Handler(void)
 {
-    g_info = k_info_base;
-    g_info.flash_free_bytes = (uint32_t)(&_flash_end - &_flash_used_end);
-    g_info.model_flash = &_model_slot;
-    g_info.model_flash_bytes = (uint32_t)(&_model_slot_end - &_model_slot);
-#if defined(BOARD_NETDUINOPLUS2)
-    RCC_APB2ENR |= 1u << 4; /* USART1EN */
-    USART_BRR = CORE_HZ / 2u / 115200u;
-#else
-    RCC_AHB1ENR |= 1u << 0;  /* GPIOAEN */
-    RCC_APB1ENR |= 1u << 17; /* USART2EN */
-    REG(0x40020000u) = (REG(0x40020000u) & ~(0xFu << 4)) | (0xAu << 4); /* PA2/PA3 AF */
-    REG(0x40020020u) = (REG(0x40020020u) & ~(0xFFu << 8)) | (0x77u << 8); /* AF7 */
-    USART_BRR = (CORE_HZ + 57600u) / 115200u;
+    if (g_silicon)
+        (void)board_ticks();
+    else
+        g_wraps++;
+}
+
+static int dwt_counts(void)
+{
     DEMCR |= 1u << 24; /* TRCENA */
     DWT_CYCCNT = 0;
     DWT_CTRL |= 1u;
+    for (volatile int i = 0; i < 16; i++) {
+    }
+    return DWT_CYCCNT != 0;
+}
+
+/* HSI -> PLL -> SYSCLK = CORE_HZ, with the flash wait states raised first. */
+static void clock_init(void)
+{
+    FLASH_ACR = FLASH_WS | (1u << 8) | (1u << 9) | (1u << 10); /* + prefetch, I/D caches */
+    while ((FLASH_ACR & 0xFu) != FLASH_WS) {
+    }
+    RCC_CFGR = (RCC_CFGR & ~0xFCF0u) | CFGR_PPRE; /* AHB = SYSCLK */
+    RCC_PLLCFGR = (RCC_PLLCFGR & 0xF0000000u) | PLL_M | (PLL_N << 6) | (PLL_P_BITS << 16) |
+                  (PLL_Q << 24); /* source HSI */
+    RCC_CR |= 1u << 24;          /* PLLON */
+    while (!(RCC_CR & (1u << 25))) {
+    }
+    RCC_CFGR = (RCC_CFGR & ~3u) | 2u; /* SW = PLL */
+    while ((RCC_CFGR & 0xCu) != 0x8u) {
+    }
+}
+
+void board_timestamp(void)
+{
+    if (!g_silicon)
+        return;
+    GPIOA_BSRR = 1u << (8 + 16); /* PA8 low: the falling edge the monitor counts */
+    for (volatile int i = 0; i < 8; i++) {
+    }
+    GPIOA_BSRR = 1u << 8;
+}
+
+void board_init(void)
+{
+    g_silicon = dwt_counts();
+    g_info = (pit_board_info_t){BOARD_NAME, CORE_HZ, CORE_HZ,
+                                g_silicon ? PIT_TIMER_CYCLES : PIT_TIMER_INSTR_TIME, 0u, NULL, 0u};
+    g_info.flash_free_bytes = (uint32_t)(&_flash_end - &_flash_used_end);
+    g_info.model_flash = &_model_slot;
+    g_info.model_flash_bytes = (uint32_t)(&_model_slot_end - &_model_slot);
+    if (g_silicon) {
+        clock_init();
+        RCC_AHB1ENR |= 1u << 0;                   /* GPIOAEN */
+        GPIOA_BSRR = 1u << 8;                     /* timestamp pin idles high */
+        GPIOA_MODER = (GPIOA_MODER & ~(3u << 16)) | (1u << 16); /* PA8 output */
+    }
+#if defined(BOARD_NETDUINOPLUS2)
+    RCC_APB2ENR |= 1u << 4; /* USART1EN; PA9/PA10 are left as the ROM bootloader set them */
+#else
+    RCC_AHB1ENR |= 1u << 0;  /* GPIOAEN */
+    RCC_APB1ENR |= 1u << 17; /* USART2EN */
+    GPIOA_MODER = (GPIOA_MODER & ~(0xFu << 4)) | (0xAu << 4); /* PA2/PA3 AF */
+    GPIOA_AFRL = (GPIOA_AFRL & ~(0xFFu << 8)) | (0x77u << 8); /* AF7 */
 #endif
+    USART_BRR = (UART_CLOCK_HZ + 57600u) / 115200u;
     USART_CR1 = (1u << 13) | CR1_RXNEIE | (1u << 3) | (1u << 2); /* UE | RXNEIE | TE | RE */
     NVIC_ISER1 = 1u << (UART_IRQ - 32);
     SYST_RVR = 0xFFFFFFu;
