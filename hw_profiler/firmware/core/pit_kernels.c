@@ -25,6 +25,13 @@ size_t pit_conv_f32_scratch_bytes(uint16_t cin, uint16_t k)
  * padding on either side is 0) into slot `b` (0 = a, 1 = b) of the column buffer. Done
  * once per time step and shared by all output channels: dilation and stride only change
  * the source rows. */
+/* Whether a layer takes the direct path rather than the column one: when cin is not a
+ * multiple of 4 (the column gather would go element by element) or too few output
+ * channels share one gathered column. */
+#ifndef PIT_CONV_DIRECT
+#define PIT_CONV_DIRECT(p) (((p)->cin & 3) != 0 || (p)->cout < 4)
+#endif
+
 static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
 {
     const int cin = p->cin, k = p->k, d = p->d, T = p->T;
@@ -97,8 +104,175 @@ rq_2x2(const rq_t *q, int o, int32_t a00, int32_t a01, int32_t a10, int32_t a11,
     y1[o + 1] = pit_clamp_i8(pit_mbqm(a11, m1, s1) + zp, lo, hi);
 }
 
+/* ---- direct path: no column buffer ----
+ * sum_j w * (x - in_zp) = sum_j w * x - in_zp * sum_j w over the taps inside [0, T), so the
+ * kernel reads the int8 input rows in place and folds the zero point into the bias once
+ * per channel (all taps in range) or per edge step (the weight sum of the taps in range,
+ * accumulated alongside the MACs). The taps of one output step in range always form one
+ * run j0 <= j < j1; with d = 1 that run is contiguous in both x and w, so one dot product
+ * of (j1 - j0) * cin bytes covers it whatever cin is. int32 arithmetic wraps mod 2^32 just
+ * like the column path, so both give the same bits. */
+
+/* 1 channel x 2 steps over n bytes. */
+static inline void dot1c2t(const int8_t *w, const int8_t *x0, const int8_t *x1, int n,
+                           int32_t *a0, int32_t *a1)
+{
+    int32_t s0 = *a0, s1 = *a1;
+    for (; n >= 4; n -= 4) {
+        const uint32_t wv = pit_read32(w), u = pit_read32(x0), v = pit_read32(x1);
+        w += 4;
+        x0 += 4;
+        x1 += 4;
+        const uint32_t w02 = pit_sxtb16(wv), w13 = pit_sxtb16_ror8(wv);
+        s0 = pit_smlad(w02, pit_sxtb16(u), s0);
+        s0 = pit_smlad(w13, pit_sxtb16_ror8(u), s0);
+        s1 = pit_smlad(w02, pit_sxtb16(v), s1);
+        s1 = pit_smlad(w13, pit_sxtb16_ror8(v), s1);
+    }
+    for (; n; n--) {
+        s0 += *w * *x0++;
+        s1 += *w++ * *x1++;
+    }
+    *a0 = s0;
+    *a1 = s1;
+}
+
+/* 2 channels x 2 steps over n bytes: 4 loads, 8 SXTB16, 8 SMLAD per 16 MACs. */
+static inline void dot2c2t(const int8_t *wa, const int8_t *wb, const int8_t *x0,
+                           const int8_t *x1, int n, int32_t *acc)
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    for (; n >= 4; n -= 4) {
+        const uint32_t va = pit_read32(wa), vb = pit_read32(wb);
+        const uint32_t u = pit_read32(x0), v = pit_read32(x1);
+        wa += 4;
+        wb += 4;
+        x0 += 4;
+        x1 += 4;
+        const uint32_t u02 = pit_sxtb16(u), v02 = pit_sxtb16(v);
+        const uint32_t a02 = pit_sxtb16(va), b02 = pit_sxtb16(vb);
+        a00 = pit_smlad(a02, u02, a00);
+        a01 = pit_smlad(a02, v02, a01);
+        a10 = pit_smlad(b02, u02, a10);
+        a11 = pit_smlad(b02, v02, a11);
+        const uint32_t u13 = pit_sxtb16_ror8(u), v13 = pit_sxtb16_ror8(v);
+        const uint32_t a13 = pit_sxtb16_ror8(va), b13 = pit_sxtb16_ror8(vb);
+        a00 = pit_smlad(a13, u13, a00);
+        a01 = pit_smlad(a13, v13, a01);
+        a10 = pit_smlad(b13, u13, a10);
+        a11 = pit_smlad(b13, v13, a11);
+    }
+    for (; n; n--) {
+        const int32_t u = *x0++, v = *x1++, p = *wa++, q = *wb++;
+        a00 += p * u;
+        a01 += p * v;
+        a10 += q * u;
+        a11 += q * v;
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* 1 channel x 1 step over n bytes, also summing the weights (for the zero point). */
+static inline void dot1c1t_sum(const int8_t *w, const int8_t *x, int n, int32_t *a,
+                               int32_t *ws)
+{
+    int32_t s = *a, z = *ws;
+    for (; n >= 4; n -= 4) {
+        const uint32_t wv = pit_read32(w), u = pit_read32(x);
+        w += 4;
+        x += 4;
+        const uint32_t w02 = pit_sxtb16(wv), w13 = pit_sxtb16_ror8(wv);
+        s = pit_smlad(w02, pit_sxtb16(u), s);
+        s = pit_smlad(w13, pit_sxtb16_ror8(u), s);
+        z = pit_smlad(w02, 0x00010001u, z);
+        z = pit_smlad(w13, 0x00010001u, z);
+    }
+    for (; n; n--) {
+        z += *w;
+        s += *w++ * *x++;
+    }
+    *a = s;
+    *ws = z;
+}
+
+static int32_t wsum_int8(const int8_t *w, int n)
+{
+    int32_t a = 0, z = 0;
+    dot1c1t_sum(w, w, n, &a, &z);
+    return z;
+}
+
+static void conv_int8_direct(const pit_conv_q_t *p, int co0, int co1)
+{
+    const int cin = p->cin, k = p->k, d = p->d, T = p->T, To = p->T_out, cout = p->cout;
+    const int K = cin * k, stride = p->stride;
+    const int run = d == 1 ? K : cin, nrun = d == 1 ? 1 : k; /* interior: nrun runs */
+    const size_t xrun = (size_t)d * cin, sx = (size_t)stride * cin;
+    const int32_t zp = p->in_zp;
+    const rq_t q = {p->mult, p->shift, p->out_zp, p->act_min, p->act_max};
+    const int64_t span = (int64_t)(k - 1) * d;
+    for (int o = co0; o < co1; o += 2) {
+        const int two = o + 1 < co1;
+        const int8_t *wa = p->w + (size_t)o * K, *wb = wa + K;
+        const int32_t ba = p->bias ? p->bias[o] : 0, bb = p->bias && two ? p->bias[o + 1] : 0;
+        const int32_t ia = (int32_t)((uint32_t)ba - (uint32_t)zp * (uint32_t)wsum_int8(wa, K));
+        const int32_t ib = two ? (int32_t)((uint32_t)bb - (uint32_t)zp * (uint32_t)wsum_int8(wb, K)) : 0;
+        int8_t *y = p->y;
+        for (int t = 0; t < To;) {
+            const int64_t first = (int64_t)t * stride - p->pad_left;
+            if (first >= 0 && first + stride + span < T && t + 1 < To) {
+                /* steps t and t+1 have every tap in range */
+                const int8_t *x0 = p->x + (size_t)first * cin, *x1 = x0 + sx;
+                int8_t *y0 = y + (size_t)t * cout, *y1 = y0 + cout;
+                if (two) {
+                    int32_t acc[4] = {ia, ia, ib, ib};
+                    for (int r = 0; r < nrun; r++)
+                        dot2c2t(wa + r * run, wb + r * run, x0 + r * xrun, x1 + r * xrun, run, acc);
+                    rq_2x2(&q, o, acc[0], acc[1], acc[2], acc[3], y0, y1);
+                } else {
+                    int32_t a0 = ia, a1 = ia;
+                    for (int r = 0; r < nrun; r++)
+                        dot1c2t(wa + r * run, x0 + r * xrun, x1 + r * xrun, run, &a0, &a1);
+                    y0[o] = rq(&q, a0, o);
+                    y1[o] = rq(&q, a1, o);
+                }
+                t += 2;
+                continue;
+            }
+            /* edge step: taps j0 <= j < j1 are inside [0, T) */
+            int64_t j0 = first >= 0 ? 0 : (-first + d - 1) / d;
+            int64_t j1 = first > T - 1 ? 0 : (T - 1 - first) / d + 1;
+            if (j1 > k)
+                j1 = k;
+            int32_t acc[2] = {ba, bb};
+            for (int c = 0; c < 1 + two; c++) {
+                const int8_t *w = c ? wb : wa;
+                int32_t ws = 0;
+                if (j0 < j1) {
+                    const int8_t *x = p->x + (size_t)(first + j0 * d) * cin;
+                    if (d == 1)
+                        dot1c1t_sum(w + j0 * cin, x, (int)(j1 - j0) * cin, &acc[c], &ws);
+                    else
+                        for (int64_t j = j0; j < j1; j++, x += xrun)
+                            dot1c1t_sum(w + j * cin, x, cin, &acc[c], &ws);
+                }
+                y[(size_t)t * cout + o + c] =
+                    rq(&q, (int32_t)((uint32_t)acc[c] - (uint32_t)zp * (uint32_t)ws), o + c);
+            }
+            t += 1;
+        }
+    }
+}
+
 void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
 {
+    if (PIT_CONV_DIRECT(p)) {
+        conv_int8_direct(p, co0, co1);
+        return;
+    }
     const int T = p->T_out, cout = p->cout;
     const int K = p->cin * p->k, K4 = K >> 2, Kt = K & 3;
     const int16_t *ta = col + 8 * K4, *tb = ta + Kt;
@@ -356,13 +530,78 @@ void pit_maxpool_f32(const float *x, float *y, int T, int C, int k, int s)
     }
 }
 
+/* One quantised multiplier with its shift split into a left and a right part once per
+ * call; rq_mul() below is pit_mbqm() without the per-element branches. */
+typedef struct {
+    int32_t m;
+    uint32_t left, right, mask, half;
+} qm_t;
+
+static int shift_ok(int32_t s) { return s >= -31 && s <= 31; }
+
+static qm_t qm_make(int32_t m, int32_t shift)
+{
+    qm_t q = {m, shift > 0 ? (uint32_t)shift : 0u, shift > 0 ? 0u : (uint32_t)-shift, 0u, 0u};
+    q.mask = (uint32_t)((UINT64_C(1) << q.right) - 1u);
+    q.half = q.mask >> 1;
+    return q;
+}
+
+/* pit_mbqm(x, m, shift) for m != INT32_MIN: SaturatingRoundingDoublingHighMul saturates
+ * only for INT32_MIN * INT32_MIN, so with m != INT32_MIN that branch can never be taken
+ * whatever x is. The rounding shift is pit_rdbp() with the mask hoisted (exponent 0 gives
+ * mask 0 and returns x unchanged, as pit_rdbp does). */
+static inline int32_t rq_mul(const qm_t *q, int32_t x)
+{
+    x = (int32_t)((uint32_t)x << q->left);
+    x = (int32_t)(((int64_t)x * q->m + (INT64_C(1) << 30)) >> 31);
+    const int32_t rem = (int32_t)((uint32_t)x & q->mask);
+    const int32_t thr = (int32_t)q->half + (x < 0);
+    return (x >> q->right) + (rem > thr);
+}
+
+static inline int8_t add1(const qm_t *q1, const qm_t *q2, const qm_t *qo, int32_t a, int32_t b,
+                          int32_t zp, int32_t lo, int32_t hi)
+{
+    const int32_t s = (int32_t)((uint32_t)rq_mul(q1, a) + (uint32_t)rq_mul(q2, b));
+    return pit_clamp_i8(rq_mul(qo, s) + zp, lo, hi);
+}
+
 void pit_add_int8(const int8_t *a, const int8_t *b, int8_t *y, size_t n, const pit_add_q_t *q)
 {
-    for (size_t i = 0; i < n; i++) {
-        int32_t x1 = (int32_t)((uint32_t)(a[i] - q->in1_zp) << q->left_shift);
-        int32_t x2 = (int32_t)((uint32_t)(b[i] - q->in2_zp) << q->left_shift);
-        int32_t s = pit_mbqm(x1, q->m1, q->s1) + pit_mbqm(x2, q->m2, q->s2);
-        y[i] = pit_clamp_i8(pit_mbqm(s, q->mo, q->so) + q->out_zp, q->act_min, q->act_max);
+    const uint32_t ls = (uint32_t)q->left_shift;
+    if (q->m1 == INT32_MIN || q->m2 == INT32_MIN || q->mo == INT32_MIN || ls > 31u ||
+        !shift_ok(q->s1) || !shift_ok(q->s2) || !shift_ok(q->so)) {
+        /* Only a hand-made model gets here: the converter's multipliers are in
+         * [2^30, 2^31) and its left shift is 20. */
+        for (size_t i = 0; i < n; i++) {
+            int32_t x1 = (int32_t)((uint32_t)(a[i] - q->in1_zp) << q->left_shift);
+            int32_t x2 = (int32_t)((uint32_t)(b[i] - q->in2_zp) << q->left_shift);
+            int32_t s = pit_mbqm(x1, q->m1, q->s1) + pit_mbqm(x2, q->m2, q->s2);
+            y[i] = pit_clamp_i8(pit_mbqm(s, q->mo, q->so) + q->out_zp, q->act_min, q->act_max);
+        }
+        return;
+    }
+    const qm_t q1 = qm_make(q->m1, q->s1), q2 = qm_make(q->m2, q->s2), qo = qm_make(q->mo, q->so);
+    /* The input zero points fold into the shifted operand: (v - zp) << ls wraps exactly
+     * like the reference's 32-bit wrap. */
+    const uint32_t z1 = (uint32_t)q->in1_zp << ls, z2 = (uint32_t)q->in2_zp << ls;
+    const int32_t zp = q->out_zp, lo = q->act_min, hi = q->act_max;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint32_t va = pit_read32(a + i), vb = pit_read32(b + i);
+        uint32_t out = 0;
+        for (int r = 0; r < 4; r++) {
+            const int32_t xa = (int32_t)(((uint32_t)(int32_t)(int8_t)(va >> (8 * r)) << ls) - z1);
+            const int32_t xb = (int32_t)(((uint32_t)(int32_t)(int8_t)(vb >> (8 * r)) << ls) - z2);
+            out |= (uint32_t)(uint8_t)add1(&q1, &q2, &qo, xa, xb, zp, lo, hi) << (8 * r);
+        }
+        memcpy(y + i, &out, 4);
+    }
+    for (; i < n; i++) {
+        const int32_t xa = (int32_t)(((uint32_t)(int32_t)a[i] << ls) - z1);
+        const int32_t xb = (int32_t)(((uint32_t)(int32_t)b[i] << ls) - z2);
+        y[i] = add1(&q1, &q2, &qo, xa, xb, zp, lo, hi);
     }
 }
 
