@@ -192,15 +192,16 @@ def test_int8_conv_odd_widths_bit_exact(host_board, cin):
                         err_msg=f"cin={cin} cout={cout} k={k} d={d} stride={s} pad={p}")
 
 
-@pytest.mark.parametrize("n", [1, 3, 5, 6, 7, 37])
+@pytest.mark.parametrize("n", [1, 3, 5, 6, 7, 37, 255, 257, 1003])
 @pytest.mark.parametrize(("scales", "zps"), [((0.1, 0.12), (127, 127)),
                                              ((0.5, 0.0005), (-128, -128)),
                                              ((0.003, 20.0), (-1, 3)),
                                              ((1.0, 1.0), (-128, 127))])
 def test_int8_add_odd_lengths_extremes(host_board, n, scales, zps):
     """Residual add (the input and its max-pool k=1 copy, same quantisation) over
-    n % 4 != 0 elements (the word loop's tail) with extreme zero points and input/output
-    scale ratios (output multiplier shifting left and right) against the reference."""
+    n % 4 != 0 elements (the word loop's tail), below and above the size where the kernel
+    tabulates the input terms, with extreme zero points and input/output scale ratios
+    (output multiplier shifting left and right) against the reference."""
     from hw_profiler.deploy.quantize import add_params
 
     rng = np.random.default_rng(n)

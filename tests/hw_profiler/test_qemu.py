@@ -58,7 +58,7 @@ def test_info(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "firmware   2.0 (protocol 1) on 'netduinoplus2'" in out
+    assert "firmware   2.1 (protocol 1) on 'netduinoplus2'" in out
     assert "instruction_time, 168000000 ticks/s" in out
 
 

@@ -561,11 +561,25 @@ static inline int32_t rq_mul(const qm_t *q, int32_t x)
     return (x >> q->right) + (rem > thr);
 }
 
-static inline int8_t add1(const qm_t *q1, const qm_t *q2, const qm_t *qo, int32_t a, int32_t b,
-                          int32_t zp, int32_t lo, int32_t hi)
+/* Below this many elements tabulating the two input terms costs more than it saves. */
+#define PIT_ADD_LUT_MIN 256u
+static int32_t g_add_lut[2][256];
+
+/* Out of line so the loop gets the whole register file: the output multiplication and
+ * rounding shift of rq_mul() (left shift already in the tables) on the summed terms. */
+static void __attribute__((noinline))
+add_lut(const int8_t *a, const int8_t *b, int8_t *y, size_t n, const qm_t *qo, int32_t zp,
+        int32_t lo, int32_t hi)
 {
-    const int32_t s = (int32_t)((uint32_t)rq_mul(q1, a) + (uint32_t)rq_mul(q2, b));
-    return pit_clamp_i8(rq_mul(qo, s) + zp, lo, hi);
+    const int32_t *t1 = g_add_lut[0] + 128, *t2 = g_add_lut[1] + 128, m = qo->m;
+    const uint32_t right = qo->right, mask = qo->mask, half = qo->half;
+    for (size_t i = 0; i < n; i++) {
+        const int32_t s = (int32_t)((uint32_t)t1[a[i]] + (uint32_t)t2[b[i]]);
+        const int32_t h = (int32_t)(((int64_t)s * m + (INT64_C(1) << 30)) >> 31);
+        const int32_t r =
+            (h >> right) + ((int32_t)((uint32_t)h & mask) > (int32_t)half + (h < 0));
+        y[i] = pit_clamp_i8(r + zp, lo, hi);
+    }
 }
 
 void pit_add_int8(const int8_t *a, const int8_t *b, int8_t *y, size_t n, const pit_add_q_t *q)
@@ -584,25 +598,26 @@ void pit_add_int8(const int8_t *a, const int8_t *b, int8_t *y, size_t n, const p
         return;
     }
     const qm_t q1 = qm_make(q->m1, q->s1), q2 = qm_make(q->m2, q->s2), qo = qm_make(q->mo, q->so);
-    /* The input zero points fold into the shifted operand: (v - zp) << ls wraps exactly
-     * like the reference's 32-bit wrap. */
-    const uint32_t z1 = (uint32_t)q->in1_zp << ls, z2 = (uint32_t)q->in2_zp << ls;
     const int32_t zp = q->out_zp, lo = q->act_min, hi = q->act_max;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint32_t va = pit_read32(a + i), vb = pit_read32(b + i);
-        uint32_t out = 0;
-        for (int r = 0; r < 4; r++) {
-            const int32_t xa = (int32_t)(((uint32_t)(int32_t)(int8_t)(va >> (8 * r)) << ls) - z1);
-            const int32_t xb = (int32_t)(((uint32_t)(int32_t)(int8_t)(vb >> (8 * r)) << ls) - z2);
-            out |= (uint32_t)(uint8_t)add1(&q1, &q2, &qo, xa, xb, zp, lo, hi) << (8 * r);
+    if (n >= PIT_ADD_LUT_MIN) {
+        /* Each input's rescaled term depends on its int8 value alone: tabulate both
+         * (512 multiplications) and leave one multiplication per element. The output
+         * multiplier's left shift is applied in the table: shifting distributes over the
+         * wrapping 32-bit sum. */
+        for (int v = -128; v < 128; v++) {
+            const int32_t u1 = rq_mul(&q1, (int32_t)((uint32_t)(v - q->in1_zp) << ls));
+            const int32_t u2 = rq_mul(&q2, (int32_t)((uint32_t)(v - q->in2_zp) << ls));
+            g_add_lut[0][v + 128] = (int32_t)((uint32_t)u1 << qo.left);
+            g_add_lut[1][v + 128] = (int32_t)((uint32_t)u2 << qo.left);
         }
-        memcpy(y + i, &out, 4);
+        add_lut(a, b, y, n, &qo, zp, lo, hi);
+        return;
     }
-    for (; i < n; i++) {
-        const int32_t xa = (int32_t)(((uint32_t)(int32_t)a[i] << ls) - z1);
-        const int32_t xb = (int32_t)(((uint32_t)(int32_t)b[i] << ls) - z2);
-        y[i] = add1(&q1, &q2, &qo, xa, xb, zp, lo, hi);
+    for (size_t i = 0; i < n; i++) {
+        const int32_t x1 = (int32_t)((uint32_t)(a[i] - q->in1_zp) << ls);
+        const int32_t x2 = (int32_t)((uint32_t)(b[i] - q->in2_zp) << ls);
+        const int32_t s = (int32_t)((uint32_t)rq_mul(&q1, x1) + (uint32_t)rq_mul(&q2, x2));
+        y[i] = pit_clamp_i8(rq_mul(&qo, s) + zp, lo, hi);
     }
 }
 
