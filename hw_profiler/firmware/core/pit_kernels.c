@@ -78,12 +78,53 @@ static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
     }
 }
 
+/* One quantised multiplier with its shift split into a left and a right part once per
+ * call; rq_mul() below is pit_mbqm() without the per-element branches. */
+typedef struct {
+    int32_t m;
+    uint32_t left, right, mask, half;
+} qm_t;
+
+static int shift_ok(int32_t s) { return s >= -31 && s <= 31; }
+
+static qm_t qm_make(int32_t m, int32_t shift)
+{
+    qm_t q = {m, shift > 0 ? (uint32_t)shift : 0u, shift > 0 ? 0u : (uint32_t)-shift, 0u, 0u};
+    q.mask = (uint32_t)((UINT64_C(1) << q.right) - 1u);
+    q.half = q.mask >> 1;
+    return q;
+}
+
+/* pit_mbqm(x, m, shift) for m != INT32_MIN: SaturatingRoundingDoublingHighMul saturates
+ * only for INT32_MIN * INT32_MIN, so with m != INT32_MIN that branch can never be taken
+ * whatever x is. The rounding shift is pit_rdbp() with the mask hoisted (exponent 0 gives
+ * mask 0 and returns x unchanged, as pit_rdbp does). */
+static inline int32_t rq_mul(const qm_t *q, int32_t x)
+{
+    x = (int32_t)((uint32_t)x << q->left);
+    x = (int32_t)(((int64_t)x * q->m + (INT64_C(1) << 30)) >> 31);
+    const int32_t rem = (int32_t)((uint32_t)x & q->mask);
+    const int32_t thr = (int32_t)q->half + (x < 0);
+    return (x >> q->right) + (rem > thr);
+}
+
 /* Requantisation constants copied out of the parameter struct: int8 stores may alias
- * anything, so reading them through `p` would reload every field after every store. */
+ * anything, so reading them through `p` would reload every field after every store.
+ * `fast`: every multiplier of the call is usable by rq_mul() (checked once per call). */
 typedef struct {
     const int32_t *mult, *shift;
     int32_t out_zp, act_min, act_max;
+    int fast;
 } rq_t;
+
+static rq_t rq_make(const pit_conv_q_t *p, int co0, int co1)
+{
+    rq_t q = {p->mult, p->shift, p->out_zp, p->act_min, p->act_max, 1};
+    for (int o = co0; o < co1; o++)
+        if (p->mult[o] == INT32_MIN || !shift_ok(p->shift[o]))
+            q.fast = 0;
+    return q;
+}
 
 static inline int8_t rq(const rq_t *q, int32_t acc, int o)
 {
@@ -99,6 +140,14 @@ rq_2x2(const rq_t *q, int o, int32_t a00, int32_t a01, int32_t a10, int32_t a11,
 {
     const int32_t m0 = q->mult[o], s0 = q->shift[o], m1 = q->mult[o + 1], s1 = q->shift[o + 1];
     const int32_t zp = q->out_zp, lo = q->act_min, hi = q->act_max;
+    if (q->fast) {
+        const qm_t c0 = qm_make(m0, s0), c1 = qm_make(m1, s1);
+        y0[o] = pit_clamp_i8(rq_mul(&c0, a00) + zp, lo, hi);
+        y1[o] = pit_clamp_i8(rq_mul(&c0, a01) + zp, lo, hi);
+        y0[o + 1] = pit_clamp_i8(rq_mul(&c1, a10) + zp, lo, hi);
+        y1[o + 1] = pit_clamp_i8(rq_mul(&c1, a11) + zp, lo, hi);
+        return;
+    }
     y0[o] = pit_clamp_i8(pit_mbqm(a00, m0, s0) + zp, lo, hi);
     y1[o] = pit_clamp_i8(pit_mbqm(a01, m0, s0) + zp, lo, hi);
     y0[o + 1] = pit_clamp_i8(pit_mbqm(a10, m1, s1) + zp, lo, hi);
@@ -213,7 +262,7 @@ static void conv_int8_direct(const pit_conv_q_t *p, int co0, int co1)
     const int run = d == 1 ? K : cin, nrun = d == 1 ? 1 : k; /* interior: nrun runs */
     const size_t xrun = (size_t)d * cin, sx = (size_t)stride * cin;
     const int32_t zp = p->in_zp;
-    const rq_t q = {p->mult, p->shift, p->out_zp, p->act_min, p->act_max};
+    const rq_t q = rq_make(p, co0, co1);
     const int64_t span = (int64_t)(k - 1) * d;
     for (int o = co0; o < co1; o += 2) {
         const int two = o + 1 < co1;
@@ -277,7 +326,7 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
     const int T = p->T_out, cout = p->cout;
     const int K = p->cin * p->k, K4 = K >> 2, Kt = K & 3;
     const int16_t *ta = col + 8 * K4, *tb = ta + Kt;
-    const rq_t q = {p->mult, p->shift, p->out_zp, p->act_min, p->act_max};
+    const rq_t q = rq_make(p, co0, co1);
     const int8_t *const w = p->w;
     const int32_t *const bias = p->bias;
     const uint32_t *cend = (const uint32_t *)(const void *)col + 4 * K4;
@@ -529,36 +578,6 @@ void pit_maxpool_f32(const float *x, float *y, int T, int C, int k, int s)
             y[(size_t)t * C + c] = m;
         }
     }
-}
-
-/* One quantised multiplier with its shift split into a left and a right part once per
- * call; rq_mul() below is pit_mbqm() without the per-element branches. */
-typedef struct {
-    int32_t m;
-    uint32_t left, right, mask, half;
-} qm_t;
-
-static int shift_ok(int32_t s) { return s >= -31 && s <= 31; }
-
-static qm_t qm_make(int32_t m, int32_t shift)
-{
-    qm_t q = {m, shift > 0 ? (uint32_t)shift : 0u, shift > 0 ? 0u : (uint32_t)-shift, 0u, 0u};
-    q.mask = (uint32_t)((UINT64_C(1) << q.right) - 1u);
-    q.half = q.mask >> 1;
-    return q;
-}
-
-/* pit_mbqm(x, m, shift) for m != INT32_MIN: SaturatingRoundingDoublingHighMul saturates
- * only for INT32_MIN * INT32_MIN, so with m != INT32_MIN that branch can never be taken
- * whatever x is. The rounding shift is pit_rdbp() with the mask hoisted (exponent 0 gives
- * mask 0 and returns x unchanged, as pit_rdbp does). */
-static inline int32_t rq_mul(const qm_t *q, int32_t x)
-{
-    x = (int32_t)((uint32_t)x << q->left);
-    x = (int32_t)(((int64_t)x * q->m + (INT64_C(1) << 30)) >> 31);
-    const int32_t rem = (int32_t)((uint32_t)x & q->mask);
-    const int32_t thr = (int32_t)q->half + (x < 0);
-    return (x >> q->right) + (rem > thr);
 }
 
 /* Below this many elements tabulating the two input terms costs more than it saves. */
