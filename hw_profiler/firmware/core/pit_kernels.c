@@ -62,20 +62,72 @@ static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
         }
         return;
     }
-    static const uint8_t pos[4] = {0, 4, 1, 5}; /* element r of a group -> int16 slot */
-    int16_t *tail = col + 8 * K4 + b * Kt;
-    int i = 0;
+    if (p->in_zp < -128 || p->in_zp > 127) {
+        /* padding bytes equal to in_zp cannot be int8: element by element */
+        static const uint8_t pos[4] = {0, 4, 1, 5}; /* element r of a group -> int16 slot */
+        int16_t *tail = col + 8 * K4 + b * Kt;
+        int i = 0;
+        for (int j = 0; j < k; j++) {
+            const int64_t ts = first + (int64_t)j * d;
+            const int8_t *src = ts >= 0 && ts < T ? p->x + (size_t)ts * cin : NULL;
+            for (int c = 0; c < cin; c++, i++) {
+                int16_t v = src ? (int16_t)(src[c] - p->in_zp) : 0;
+                if (i < 4 * K4)
+                    col[8 * (i >> 2) + 2 * b + pos[i & 3]] = v;
+                else
+                    tail[i - 4 * K4] = v;
+            }
+        }
+        return;
+    }
+    /* cin % 4 != 0: the k rows (padding rows as cin bytes equal to in_zp, which become 0)
+     * are streamed as one byte sequence; whole words are read from each row and spliced
+     * onto the r bytes left over from the previous rows, and every complete word becomes
+     * one group. Only the last cin % 4 bytes of a row are read one by one, so no read goes
+     * past the row. */
+    const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u;
+    const uint32_t padw = (uint32_t)(uint8_t)p->in_zp * 0x01010101u;
+    uint32_t *out = (uint32_t *)(void *)col + b, pend = 0;
+    unsigned r = 0; /* bytes in pend */
     for (int j = 0; j < k; j++) {
         const int64_t ts = first + (int64_t)j * d;
         const int8_t *src = ts >= 0 && ts < T ? p->x + (size_t)ts * cin : NULL;
-        for (int c = 0; c < cin; c++, i++) {
-            int16_t v = src ? (int16_t)(src[c] - p->in_zp) : 0;
-            if (i < 4 * K4)
-                col[8 * (i >> 2) + 2 * b + pos[i & 3]] = v;
-            else
-                tail[i - 4 * K4] = v;
+        int n = cin;
+        if (r == 0) {
+            for (; n >= 4; n -= 4) {
+                const uint32_t v = src ? pit_read32(src) : padw;
+                src += src ? 4 : 0;
+                out[0] = pit_sadd16(pit_sxtb16(v), off);
+                out[2] = pit_sadd16(pit_sxtb16_ror8(v), off);
+                out += 4;
+            }
+        } else {
+            const unsigned sl = 8u * r, sr = 32u - sl;
+            for (; n >= 4; n -= 4) {
+                const uint32_t v = src ? pit_read32(src) : padw;
+                src += src ? 4 : 0;
+                const uint32_t w = pend | (v << sl);
+                pend = v >> sr;
+                out[0] = pit_sadd16(pit_sxtb16(w), off);
+                out[2] = pit_sadd16(pit_sxtb16_ror8(w), off);
+                out += 4;
+            }
+        }
+        for (; n; n--) {
+            const uint32_t v = src ? (uint8_t)*src++ : (padw & 0xFFu);
+            pend |= v << (8u * r);
+            if (++r == 4) {
+                out[0] = pit_sadd16(pit_sxtb16(pend), off);
+                out[2] = pit_sadd16(pit_sxtb16_ror8(pend), off);
+                out += 4;
+                pend = 0;
+                r = 0;
+            }
         }
     }
+    int16_t *tail = col + 8 * K4 + b * Kt; /* r == Kt bytes left */
+    for (unsigned i = 0; i < r; i++)
+        tail[i] = (int16_t)((int8_t)(pend >> (8u * i)) - p->in_zp);
 }
 
 /* One quantised multiplier with its shift split into a left and a right part once per
