@@ -25,13 +25,14 @@ size_t pit_conv_f32_scratch_bytes(uint16_t cin, uint16_t k)
  * padding on either side is 0) into slot `b` (0 = a, 1 = b) of the column buffer. Done
  * once per time step and shared by all output channels: dilation and stride only change
  * the source rows. */
-/* Whether a layer takes the direct path rather than the column one (measured on the
- * Cortex-M4, docs/firmware.md): with fewer than 4 output channels a gathered column is
- * shared by too few dot products to pay for itself; with cin not a multiple of 4 the
- * column gather goes element by element, while the direct path reads each step's window
- * as one contiguous run when d = 1 (with d > 1 its runs are only cin bytes long and the
- * column path is as fast or faster). */
-#define PIT_CONV_DIRECT(p) ((p)->cout < 4 || (((p)->cin & 3) != 0 && (p)->d == 1))
+/* Whether a layer takes the direct path rather than the column one, as measured on the
+ * Cortex-M4 (docs/firmware.md): with fewer than 4 output channels a gathered column is
+ * shared by too few dot products to pay for itself; with a narrow odd cin (below 12) and
+ * d = 1 the direct path reads each step's window as one contiguous run, while the column
+ * gather splices rows byte by byte at every row end. Wider odd inputs, and d > 1 (where
+ * the direct runs are only cin bytes long), are faster through the column. */
+#define PIT_CONV_DIRECT(p) \
+    ((p)->cout < 4 || ((p)->d == 1 && ((p)->cin & 3) != 0 && (p)->cin < 12))
 
 static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
 {
