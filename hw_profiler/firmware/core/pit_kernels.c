@@ -185,9 +185,9 @@ static inline int8_t rq(const rq_t *q, int32_t acc, int o)
                         q->act_max);
 }
 
-/* Out of line: after the MAC loop every register is taken; a call gives the requantisation
- * a clean register file and loads each channel's multiplier/shift once for both steps. */
-static void __attribute__((noinline))
+/* Loads each channel's multiplier/shift once for both steps. Inlined: measured faster
+ * than a call even though the MAC loop leaves few registers free. */
+static inline __attribute__((always_inline)) void
 rq_2x2(const rq_t *q, int o, int32_t a00, int32_t a01, int32_t a10, int32_t a11, int8_t *y0,
        int8_t *y1)
 {
