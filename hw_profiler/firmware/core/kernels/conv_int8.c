@@ -1,3 +1,5 @@
+/* int8 Conv1d / Linear: the column path (gathered int16 columns, 2x2 blocks) and the
+ * direct path (input rows read in place), and the split of output channels over cores. */
 #include "pit_kernels.h"
 
 #include <string.h>
@@ -16,15 +18,6 @@ size_t pit_conv_int8_scratch_bytes(uint16_t cin, uint16_t k)
     return 4u * (size_t)cin * k; /* 16 bytes per group of 4 + 2 x int16 per tail element */
 }
 
-size_t pit_conv_f32_scratch_bytes(uint16_t cin, uint16_t k)
-{
-    return 2u * (size_t)cin * k * sizeof(float);
-}
-
-/* Gather the dilated input column of output step t as int16 (x - in_zp, so the zero
- * padding on either side is 0) into slot `b` (0 = a, 1 = b) of the column buffer. Done
- * once per time step and shared by all output channels: dilation and stride only change
- * the source rows. */
 /* Whether a layer takes the direct path rather than the column one, as measured on the
  * Cortex-M4 (docs/firmware.md): with fewer than 4 output channels a gathered column is
  * shared by too few dot products to pay for itself; with a narrow odd cin (below 12) and
@@ -34,6 +27,10 @@ size_t pit_conv_f32_scratch_bytes(uint16_t cin, uint16_t k)
 #define PIT_CONV_DIRECT(p) \
     ((p)->cout < 4 || ((p)->d == 1 && ((p)->cin & 3) != 0 && (p)->cin < 12))
 
+/* Gather the dilated input column of output step t as int16 (x - in_zp, so the zero
+ * padding on either side is 0) into slot `b` (0 = a, 1 = b) of the column buffer. Done
+ * once per time step and shared by all output channels: dilation and stride only change
+ * the source rows. */
 static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
 {
     const int cin = p->cin, k = p->k, d = p->d, T = p->T;
@@ -131,39 +128,9 @@ static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
         tail[i] = (int16_t)((int8_t)(pend >> (8u * i)) - p->in_zp);
 }
 
-/* One quantised multiplier with its shift split into a left and a right part once per
- * call; rq_mul() below is pit_mbqm() without the per-element branches. */
-typedef struct {
-    int32_t m;
-    uint32_t left, right, mask, half;
-} qm_t;
-
-static int shift_ok(int32_t s) { return s >= -31 && s <= 31; }
-
-static qm_t qm_make(int32_t m, int32_t shift)
-{
-    qm_t q = {m, shift > 0 ? (uint32_t)shift : 0u, shift > 0 ? 0u : (uint32_t)-shift, 0u, 0u};
-    q.mask = (uint32_t)((UINT64_C(1) << q.right) - 1u);
-    q.half = q.mask >> 1;
-    return q;
-}
-
-/* pit_mbqm(x, m, shift) for m != INT32_MIN: SaturatingRoundingDoublingHighMul saturates
- * only for INT32_MIN * INT32_MIN, so with m != INT32_MIN that branch can never be taken
- * whatever x is. The rounding shift is pit_rdbp() with the mask hoisted (exponent 0 gives
- * mask 0 and returns x unchanged, as pit_rdbp does). */
-static inline int32_t rq_mul(const qm_t *q, int32_t x)
-{
-    x = (int32_t)((uint32_t)x << q->left);
-    x = (int32_t)(((int64_t)x * q->m + (INT64_C(1) << 30)) >> 31);
-    const int32_t rem = (int32_t)((uint32_t)x & q->mask);
-    const int32_t thr = (int32_t)q->half + (x < 0);
-    return (x >> q->right) + (rem > thr);
-}
-
 /* Requantisation constants copied out of the parameter struct: int8 stores may alias
  * anything, so reading them through `p` would reload every field after every store.
- * `fast`: every multiplier of the call is usable by rq_mul() (checked once per call). */
+ * `fast`: every multiplier of the call is usable by pit_qm_mul() (checked once per call). */
 typedef struct {
     const int32_t *mult, *shift;
     int32_t out_zp, act_min, act_max;
@@ -174,7 +141,7 @@ static rq_t rq_make(const pit_conv_q_t *p, int co0, int co1)
 {
     rq_t q = {p->mult, p->shift, p->out_zp, p->act_min, p->act_max, 1};
     for (int o = co0; o < co1; o++)
-        if (p->mult[o] == INT32_MIN || !shift_ok(p->shift[o]))
+        if (p->mult[o] == INT32_MIN || !pit_shift_ok(p->shift[o]))
             q.fast = 0;
     return q;
 }
@@ -194,11 +161,11 @@ rq_2x2(const rq_t *q, int o, int32_t a00, int32_t a01, int32_t a10, int32_t a11,
     const int32_t m0 = q->mult[o], s0 = q->shift[o], m1 = q->mult[o + 1], s1 = q->shift[o + 1];
     const int32_t zp = q->out_zp, lo = q->act_min, hi = q->act_max;
     if (q->fast) {
-        const qm_t c0 = qm_make(m0, s0), c1 = qm_make(m1, s1);
-        y0[o] = pit_clamp_i8(rq_mul(&c0, a00) + zp, lo, hi);
-        y1[o] = pit_clamp_i8(rq_mul(&c0, a01) + zp, lo, hi);
-        y0[o + 1] = pit_clamp_i8(rq_mul(&c1, a10) + zp, lo, hi);
-        y1[o + 1] = pit_clamp_i8(rq_mul(&c1, a11) + zp, lo, hi);
+        const pit_qm_t c0 = pit_qm_make(m0, s0), c1 = pit_qm_make(m1, s1);
+        y0[o] = pit_clamp_i8(pit_qm_mul(&c0, a00) + zp, lo, hi);
+        y1[o] = pit_clamp_i8(pit_qm_mul(&c0, a01) + zp, lo, hi);
+        y0[o + 1] = pit_clamp_i8(pit_qm_mul(&c1, a10) + zp, lo, hi);
+        y1[o + 1] = pit_clamp_i8(pit_qm_mul(&c1, a11) + zp, lo, hi);
         return;
     }
     y0[o] = pit_clamp_i8(pit_mbqm(a00, m0, s0) + zp, lo, hi);
@@ -321,8 +288,10 @@ static void conv_int8_direct(const pit_conv_q_t *p, int co0, int co1)
         const int two = o + 1 < co1;
         const int8_t *wa = p->w + (size_t)o * K, *wb = wa + K;
         const int32_t ba = p->bias ? p->bias[o] : 0, bb = p->bias && two ? p->bias[o + 1] : 0;
+        /* bias - in_zp * (sum of all weights), wrapping like the MACs */
         const int32_t ia = (int32_t)((uint32_t)ba - (uint32_t)zp * (uint32_t)wsum_int8(wa, K));
-        const int32_t ib = two ? (int32_t)((uint32_t)bb - (uint32_t)zp * (uint32_t)wsum_int8(wb, K)) : 0;
+        const int32_t ib =
+            two ? (int32_t)((uint32_t)bb - (uint32_t)zp * (uint32_t)wsum_int8(wb, K)) : 0;
         int8_t *y = p->y;
         for (int t = 0; t < To;) {
             const int64_t first = (int64_t)t * stride - p->pad_left;
@@ -333,7 +302,8 @@ static void conv_int8_direct(const pit_conv_q_t *p, int co0, int co1)
                 if (two) {
                     int32_t acc[4] = {ia, ia, ib, ib};
                     for (int r = 0; r < nrun; r++)
-                        dot2c2t(wa + r * run, wb + r * run, x0 + r * xrun, x1 + r * xrun, run, acc);
+                        dot2c2t(wa + r * run, wb + r * run, x0 + r * xrun, x1 + r * xrun, run,
+                                acc);
                     rq_2x2(&q, o, acc[0], acc[1], acc[2], acc[3], y0, y1);
                 } else {
                     int32_t a0 = ia, a1 = ia;
@@ -494,211 +464,6 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
                 y0[o] = rq(&q, a0, o);
             }
         }
-    }
-}
-
-static void gather_f32(const pit_conv_f32_t *p, int t, float *col)
-{
-    const int cin = p->cin, k = p->k, d = p->d;
-    const int64_t first = (int64_t)t * p->stride - p->pad_left;
-    for (int j = 0; j < k; j++, col += cin) {
-        const int64_t ts = first + (int64_t)j * d; /* 64-bit: no overflow for huge d */
-        if (ts < 0 || ts >= p->T) {
-            for (int c = 0; c < cin; c++)
-                col[c] = 0.0f;
-        } else {
-            const float *src = p->x + (size_t)ts * cin;
-            for (int c = 0; c < cin; c++)
-                col[c] = src[c];
-        }
-    }
-}
-
-static inline float clampf(float v, float lo, float hi)
-{
-    v = v < lo ? lo : v;
-    return v > hi ? hi : v;
-}
-
-/* Same structure as the int8 kernel: two gathered columns (steps t, t+1) and a 2 output
- * channels x 2 time steps block, so each loaded weight and input feeds two MACs. */
-void pit_conv_f32(const pit_conv_f32_t *p, int co0, int co1, float *scratch)
-{
-    const int K = p->cin * p->k, cout = p->cout;
-    float *c0 = scratch, *c1 = scratch + K;
-    for (int t = 0; t < p->T_out; t += 2) {
-        const int two = t + 1 < p->T_out;
-        gather_f32(p, t, c0);
-        if (two)
-            gather_f32(p, t + 1, c1);
-        else
-            for (int i = 0; i < K; i++)
-                c1[i] = 0.0f;
-        float *y0 = p->y + (size_t)t * cout, *y1 = y0 + cout;
-        int o = co0;
-        for (; o + 1 < co1; o += 2) {
-            const float *wa = p->w + (size_t)o * K, *wb = wa + K;
-            float a00 = 0.0f, a01 = 0.0f, a10 = 0.0f, a11 = 0.0f;
-            for (int i = 0; i < K; i++) {
-                const float x0 = c0[i], x1 = c1[i], u = wa[i], v = wb[i];
-                a00 += u * x0;
-                a01 += u * x1;
-                a10 += v * x0;
-                a11 += v * x1;
-            }
-            const float b0 = p->bias ? p->bias[o] : 0.0f, b1 = p->bias ? p->bias[o + 1] : 0.0f;
-            y0[o] = clampf(b0 + a00, p->act_min, p->act_max);
-            y0[o + 1] = clampf(b1 + a10, p->act_min, p->act_max);
-            if (two) {
-                y1[o] = clampf(b0 + a01, p->act_min, p->act_max);
-                y1[o + 1] = clampf(b1 + a11, p->act_min, p->act_max);
-            }
-        }
-        for (; o < co1; o++) {
-            const float *wa = p->w + (size_t)o * K;
-            float a0 = 0.0f, a1 = 0.0f;
-            for (int i = 0; i < K; i++) {
-                a0 += wa[i] * c0[i];
-                a1 += wa[i] * c1[i];
-            }
-            const float b0 = p->bias ? p->bias[o] : 0.0f;
-            y0[o] = clampf(b0 + a0, p->act_min, p->act_max);
-            if (two)
-                y1[o] = clampf(b0 + a1, p->act_min, p->act_max);
-        }
-    }
-}
-
-void pit_avgpool_int8(const int8_t *x, int8_t *y, int T, int C, int k, int s, int32_t act_min,
-                      int32_t act_max)
-{
-    const int To = (T - k) / s + 1;
-    for (int t = 0; t < To; t++) {
-        const int8_t *src = x + (size_t)t * s * C;
-        for (int c = 0; c < C; c++) {
-            int32_t acc = 0;
-            for (int j = 0; j < k; j++)
-                acc += src[(size_t)j * C + c];
-            /* TFLite: round half away from zero */
-            acc = acc > 0 ? (acc + k / 2) / k : (acc - k / 2) / k;
-            y[(size_t)t * C + c] = pit_clamp_i8(acc, act_min, act_max);
-        }
-    }
-}
-
-void pit_maxpool_int8(const int8_t *x, int8_t *y, int T, int C, int k, int s, int32_t act_min,
-                      int32_t act_max)
-{
-    const int To = (T - k) / s + 1;
-    for (int t = 0; t < To; t++) {
-        const int8_t *src = x + (size_t)t * s * C;
-        for (int c = 0; c < C; c++) {
-            int32_t m = -128;
-            for (int j = 0; j < k; j++) {
-                int32_t v = src[(size_t)j * C + c];
-                m = v > m ? v : m;
-            }
-            y[(size_t)t * C + c] = pit_clamp_i8(m, act_min, act_max);
-        }
-    }
-}
-
-void pit_avgpool_f32(const float *x, float *y, int T, int C, int k, int s)
-{
-    const int To = (T - k) / s + 1;
-    for (int t = 0; t < To; t++) {
-        const float *src = x + (size_t)t * s * C;
-        for (int c = 0; c < C; c++) {
-            float acc = 0.0f;
-            for (int j = 0; j < k; j++)
-                acc += src[(size_t)j * C + c];
-            y[(size_t)t * C + c] = acc / (float)k;
-        }
-    }
-}
-
-void pit_maxpool_f32(const float *x, float *y, int T, int C, int k, int s)
-{
-    const int To = (T - k) / s + 1;
-    for (int t = 0; t < To; t++) {
-        const float *src = x + (size_t)t * s * C;
-        for (int c = 0; c < C; c++) {
-            float m = src[c];
-            for (int j = 1; j < k; j++) {
-                float v = src[(size_t)j * C + c];
-                m = v > m ? v : m;
-            }
-            y[(size_t)t * C + c] = m;
-        }
-    }
-}
-
-/* Below this many elements tabulating the two input terms costs more than it saves. */
-#define PIT_ADD_LUT_MIN 256u
-static int32_t g_add_lut[2][256];
-
-/* Out of line so the loop gets the whole register file: the output multiplication and
- * rounding shift of rq_mul() (left shift already in the tables) on the summed terms. */
-static void __attribute__((noinline))
-add_lut(const int8_t *a, const int8_t *b, int8_t *y, size_t n, const qm_t *qo, int32_t zp,
-        int32_t lo, int32_t hi)
-{
-    const int32_t *t1 = g_add_lut[0] + 128, *t2 = g_add_lut[1] + 128, m = qo->m;
-    const uint32_t right = qo->right, mask = qo->mask, half = qo->half;
-    for (size_t i = 0; i < n; i++) {
-        const int32_t s = (int32_t)((uint32_t)t1[a[i]] + (uint32_t)t2[b[i]]);
-        const int32_t h = (int32_t)(((int64_t)s * m + (INT64_C(1) << 30)) >> 31);
-        const int32_t r =
-            (h >> right) + ((int32_t)((uint32_t)h & mask) > (int32_t)half + (h < 0));
-        y[i] = pit_clamp_i8(r + zp, lo, hi);
-    }
-}
-
-void pit_add_int8(const int8_t *a, const int8_t *b, int8_t *y, size_t n, const pit_add_q_t *q)
-{
-    const uint32_t ls = (uint32_t)q->left_shift;
-    if (q->m1 == INT32_MIN || q->m2 == INT32_MIN || q->mo == INT32_MIN || ls > 31u ||
-        !shift_ok(q->s1) || !shift_ok(q->s2) || !shift_ok(q->so)) {
-        /* Only a hand-made model gets here: the converter's multipliers are in
-         * [2^30, 2^31) and its left shift is 20. */
-        for (size_t i = 0; i < n; i++) {
-            int32_t x1 = (int32_t)((uint32_t)(a[i] - q->in1_zp) << q->left_shift);
-            int32_t x2 = (int32_t)((uint32_t)(b[i] - q->in2_zp) << q->left_shift);
-            int32_t s = pit_mbqm(x1, q->m1, q->s1) + pit_mbqm(x2, q->m2, q->s2);
-            y[i] = pit_clamp_i8(pit_mbqm(s, q->mo, q->so) + q->out_zp, q->act_min, q->act_max);
-        }
-        return;
-    }
-    const qm_t q1 = qm_make(q->m1, q->s1), q2 = qm_make(q->m2, q->s2), qo = qm_make(q->mo, q->so);
-    const int32_t zp = q->out_zp, lo = q->act_min, hi = q->act_max;
-    if (n >= PIT_ADD_LUT_MIN) {
-        /* Each input's rescaled term depends on its int8 value alone: tabulate both
-         * (512 multiplications) and leave one multiplication per element. The output
-         * multiplier's left shift is applied in the table: shifting distributes over the
-         * wrapping 32-bit sum. */
-        for (int v = -128; v < 128; v++) {
-            const int32_t u1 = rq_mul(&q1, (int32_t)((uint32_t)(v - q->in1_zp) << ls));
-            const int32_t u2 = rq_mul(&q2, (int32_t)((uint32_t)(v - q->in2_zp) << ls));
-            g_add_lut[0][v + 128] = (int32_t)((uint32_t)u1 << qo.left);
-            g_add_lut[1][v + 128] = (int32_t)((uint32_t)u2 << qo.left);
-        }
-        add_lut(a, b, y, n, &qo, zp, lo, hi);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const int32_t x1 = (int32_t)((uint32_t)(a[i] - q->in1_zp) << ls);
-        const int32_t x2 = (int32_t)((uint32_t)(b[i] - q->in2_zp) << ls);
-        const int32_t s = (int32_t)((uint32_t)rq_mul(&q1, x1) + (uint32_t)rq_mul(&q2, x2));
-        y[i] = pit_clamp_i8(rq_mul(&qo, s) + zp, lo, hi);
-    }
-}
-
-void pit_add_f32(const float *a, const float *b, float *y, size_t n, float act_min, float act_max)
-{
-    for (size_t i = 0; i < n; i++) {
-        float v = a[i] + b[i];
-        v = v < act_min ? act_min : v;
-        y[i] = v > act_max ? act_max : v;
     }
 }
 
