@@ -27,11 +27,86 @@ size_t pit_conv_int8_scratch_bytes(uint16_t cin, uint16_t k)
 #define PIT_CONV_DIRECT(p) \
     ((p)->cout < 4 || ((p)->d == 1 && ((p)->cin & 3) != 0 && (p)->cin < 12))
 
+/* Taps j0 <= j < j1 of the output step whose tap 0 reads input row `first` fall inside
+ * [0, T); they always form one run. 64-bit: no overflow for huge d. */
+static inline void tap_range(const pit_conv_q_t *p, int64_t first, int *j0, int *j1)
+{
+    const int64_t d = p->d, T = p->T, k = p->k;
+    if (first >= 0 && first + (k - 1) * d < T) { /* interior: no division */
+        *j0 = 0;
+        *j1 = (int)k;
+        return;
+    }
+    int64_t a = first >= 0 ? 0 : (-first + d - 1) / d;
+    int64_t e = first > T - 1 ? 0 : (T - 1 - first) / d + 1;
+    e = e > k ? k : e;
+    a = a > e ? e : a;
+    *j0 = (int)a;
+    *j1 = (int)e;
+}
+
+/* Byte stream into the column's groups: r bytes (r < 4) wait in pend. */
+typedef struct {
+    uint32_t *out;
+    uint32_t pend;
+    unsigned r;
+    uint32_t off; /* -in_zp in both int16 lanes */
+    uint32_t pad; /* the padding byte, in_zp */
+} col_stream_t;
+
+static inline __attribute__((always_inline)) void col_word(col_stream_t *st, uint32_t w)
+{
+    st->out[0] = pit_sadd16(pit_sxtb16(w), st->off);
+    st->out[2] = pit_sadd16(pit_sxtb16_ror8(w), st->off);
+    st->out += 4;
+}
+
+static inline __attribute__((always_inline)) void col_byte(col_stream_t *st, uint32_t v)
+{
+    st->pend |= v << (8u * st->r);
+    if (++st->r == 4) {
+        col_word(st, st->pend);
+        st->pend = 0;
+        st->r = 0;
+    }
+}
+
+static inline __attribute__((always_inline)) void col_row(col_stream_t *st, const int8_t *src, int n)
+{
+    if (st->r == 0) {
+        for (; n >= 4; n -= 4, src += 4)
+            col_word(st, pit_read32(src));
+    } else {
+        const unsigned sl = 8u * st->r, sr = 32u - sl;
+        for (; n >= 4; n -= 4, src += 4) {
+            const uint32_t v = pit_read32(src);
+            col_word(st, st->pend | (v << sl));
+            st->pend = v >> sr;
+        }
+    }
+    for (; n; n--)
+        col_byte(st, (uint8_t)*src++);
+}
+
+/* n padding bytes: they convert to 0, so whole groups are plain zero stores. */
+static inline __attribute__((always_inline)) void col_pad(col_stream_t *st, uint32_t n)
+{
+    for (; n && st->r; n--)
+        col_byte(st, st->pad);
+    for (; n >= 4; n -= 4) {
+        st->out[0] = 0;
+        st->out[2] = 0;
+        st->out += 4;
+    }
+    for (; n; n--)
+        col_byte(st, st->pad);
+}
+
 /* Gather the dilated input column of output step t as int16 (x - in_zp, so the zero
  * padding on either side is 0) into slot `b` (0 = a, 1 = b) of the column buffer. Done
  * once per time step and shared by all output channels: dilation and stride only change
  * the source rows. */
-static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
+static void __attribute__((noinline)) gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
 {
     const int cin = p->cin, k = p->k, d = p->d, T = p->T;
     const int K = cin * k, K4 = K >> 2, Kt = K & 3;
@@ -82,50 +157,23 @@ static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
      * are streamed as one byte sequence; whole words are read from each row and spliced
      * onto the r bytes left over from the previous rows, and every complete word becomes
      * one group. Only the last cin % 4 bytes of a row are read one by one, so no read goes
-     * past the row. */
-    const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u;
-    const uint32_t padw = (uint32_t)(uint8_t)p->in_zp * 0x01010101u;
-    uint32_t *out = (uint32_t *)(void *)col + b, pend = 0;
-    unsigned r = 0; /* bytes in pend */
-    for (int j = 0; j < k; j++) {
-        const int64_t ts = first + (int64_t)j * d;
-        const int8_t *src = ts >= 0 && ts < T ? p->x + (size_t)ts * cin : NULL;
-        int n = cin;
-        if (r == 0) {
-            for (; n >= 4; n -= 4) {
-                const uint32_t v = src ? pit_read32(src) : padw;
-                src += src ? 4 : 0;
-                out[0] = pit_sadd16(pit_sxtb16(v), off);
-                out[2] = pit_sadd16(pit_sxtb16_ror8(v), off);
-                out += 4;
-            }
-        } else {
-            const unsigned sl = 8u * r, sr = 32u - sl;
-            for (; n >= 4; n -= 4) {
-                const uint32_t v = src ? pit_read32(src) : padw;
-                src += src ? 4 : 0;
-                const uint32_t w = pend | (v << sl);
-                pend = v >> sr;
-                out[0] = pit_sadd16(pit_sxtb16(w), off);
-                out[2] = pit_sadd16(pit_sxtb16_ror8(w), off);
-                out += 4;
-            }
-        }
-        for (; n; n--) {
-            const uint32_t v = src ? (uint8_t)*src++ : (padw & 0xFFu);
-            pend |= v << (8u * r);
-            if (++r == 4) {
-                out[0] = pit_sadd16(pit_sxtb16(pend), off);
-                out[2] = pit_sadd16(pit_sxtb16_ror8(pend), off);
-                out += 4;
-                pend = 0;
-                r = 0;
-            }
-        }
+     * past the row. Padding taps (before j0, from j1 on) are appended in bulk. */
+    int j0, j1;
+    tap_range(p, first, &j0, &j1);
+    col_stream_t st = {(uint32_t *)(void *)col + b, 0, 0,
+                       (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u,
+                       (uint32_t)(uint8_t)p->in_zp};
+    col_pad(&st, (uint32_t)j0 * cin);
+    if (j0 < j1) {
+        const int8_t *src = p->x + (size_t)(first + (int64_t)j0 * d) * cin;
+        const size_t step = (size_t)d * cin;
+        for (int j = j0; j < j1; j++, src += step)
+            col_row(&st, src, cin);
     }
-    int16_t *tail = col + 8 * K4 + b * Kt; /* r == Kt bytes left */
-    for (unsigned i = 0; i < r; i++)
-        tail[i] = (int16_t)((int8_t)(pend >> (8u * i)) - p->in_zp);
+    col_pad(&st, (uint32_t)(k - j1) * cin);
+    int16_t *tail = col + 8 * K4 + b * Kt; /* st.r == Kt bytes left */
+    for (unsigned i = 0; i < st.r; i++)
+        tail[i] = (int16_t)((int8_t)(st.pend >> (8u * i)) - p->in_zp);
 }
 
 /* Requantisation constants copied out of the parameter struct: int8 stores may alias
@@ -316,20 +364,18 @@ static void conv_int8_direct(const pit_conv_q_t *p, int co0, int co1)
                 continue;
             }
             /* edge step: taps j0 <= j < j1 are inside [0, T) */
-            int64_t j0 = first >= 0 ? 0 : (-first + d - 1) / d;
-            int64_t j1 = first > T - 1 ? 0 : (T - 1 - first) / d + 1;
-            if (j1 > k)
-                j1 = k;
+            int j0, j1;
+            tap_range(p, first, &j0, &j1);
             int32_t acc[2] = {ba, bb};
             for (int c = 0; c < 1 + two; c++) {
                 const int8_t *w = c ? wb : wa;
                 int32_t ws = 0;
                 if (j0 < j1) {
-                    const int8_t *x = p->x + (size_t)(first + j0 * d) * cin;
+                    const int8_t *x = p->x + (size_t)(first + (int64_t)j0 * d) * cin;
                     if (d == 1)
-                        dot1c1t_sum(w + j0 * cin, x, (int)(j1 - j0) * cin, &acc[c], &ws);
+                        dot1c1t_sum(w + j0 * cin, x, (j1 - j0) * cin, &acc[c], &ws);
                     else
-                        for (int64_t j = j0; j < j1; j++, x += xrun)
+                        for (int j = j0; j < j1; j++, x += xrun)
                             dot1c1t_sum(w + j * cin, x, cin, &acc[c], &ws);
                 }
                 y[(size_t)t * cout + o + c] =
