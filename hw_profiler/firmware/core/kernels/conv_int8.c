@@ -112,27 +112,28 @@ static void __attribute__((noinline)) gather_q7(const pit_conv_q_t *p, int t, in
     const int K = cin * k, K4 = K >> 2, Kt = K & 3;
     const int64_t first = (int64_t)t * p->stride - p->pad_left; /* input row of tap 0 */
     if ((cin & 3) == 0) {
+        /* whole rows are whole groups: padding rows are zero groups */
         const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u;
         uint32_t *out = (uint32_t *)(void *)col + b;
-        for (int j = 0; j < k; j++) {
-            const int64_t ts = first + (int64_t)j * d; /* 64-bit: no overflow for huge d */
-            if (ts < 0 || ts >= T) {
+        int j0, j1;
+        tap_range(p, first, &j0, &j1);
+        for (int n = j0 * (cin >> 2); n; n--, out += 4)
+            out[0] = out[2] = 0;
+        if (j0 < j1) {
+            const int8_t *src = p->x + (size_t)(first + (int64_t)j0 * d) * cin;
+            const size_t skip = (size_t)(d - 1) * cin;
+            for (int j = j0; j < j1; j++, src += skip) {
                 for (int n = cin >> 2; n; n--) {
-                    out[0] = 0;
-                    out[2] = 0;
+                    const uint32_t v = pit_read32(src);
+                    src += 4;
+                    out[0] = pit_sadd16(pit_sxtb16(v), off);
+                    out[2] = pit_sadd16(pit_sxtb16_ror8(v), off);
                     out += 4;
                 }
-                continue;
-            }
-            const int8_t *src = p->x + (size_t)ts * cin;
-            for (int n = cin >> 2; n; n--) {
-                uint32_t v = pit_read32(src);
-                src += 4;
-                out[0] = pit_sadd16(pit_sxtb16(v), off);
-                out[2] = pit_sadd16(pit_sxtb16_ror8(v), off);
-                out += 4;
             }
         }
+        for (int n = (k - j1) * (cin >> 2); n; n--, out += 4)
+            out[0] = out[2] = 0;
         return;
     }
     if (p->in_zp < -128 || p->in_zp > 127) {
