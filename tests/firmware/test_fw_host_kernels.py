@@ -216,3 +216,21 @@ def test_int8_add_odd_lengths_extremes(host_board, n, scales, zps):
     x = np.concatenate([np.array([-128, 127, 0], np.int8),
                         rng.integers(-128, 128, T).astype(np.int8)])[:T, None]
     np.testing.assert_array_equal(_run(host_board, model, x), run_model_reference(model, x))
+
+
+@pytest.mark.parametrize(("cin", "cout", "d"), [(9, 1, 1), (1, 9, 1), (5, 3, 1), (13, 2, 1),
+                                                (9, 1, 2), (1, 9, 2), (9, 10, 1), (23, 5, 1)])
+def test_int8_conv_long_kernel_interior_bit_exact(host_board, cin, cout, d):
+    """k = 65 over enough steps that both the edge steps and the interior steps (every tap
+    in range, the 2-step blocks) of each path run, causal and with symmetric padding."""
+    rng = np.random.default_rng(cin * 10 + cout + d)
+    T, k = 150, 65  # T * cin within one RUN frame
+    for s, pad in [(1, None), (2, (32 * d, 32 * d))]:
+        p = pad if pad is not None else ((k - 1) * d, 0)
+        model = int8_conv_model(rng, T, cin, cout, k, d)
+        model.layers[0].stride, model.layers[0].padding = s, pad
+        out = model.tensors[1]
+        model.tensors[1] = TensorSpec(DType.INT8, cout, _conv_out_len(T, k, d, s, p), out.scale,
+                                      out.zero_point)
+        x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+        np.testing.assert_array_equal(_run(host_board, model, x), run_model_reference(model, x))
