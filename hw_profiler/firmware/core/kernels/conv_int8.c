@@ -106,7 +106,7 @@ static inline __attribute__((always_inline)) void col_pad(col_stream_t *st, uint
  * padding on either side is 0) into slot `b` (0 = a, 1 = b) of the column buffer. Done
  * once per time step and shared by all output channels: dilation and stride only change
  * the source rows. */
-static void __attribute__((noinline)) gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
+static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
 {
     const int cin = p->cin, k = p->k, d = p->d, T = p->T;
     const int K = cin * k, K4 = K >> 2, Kt = K & 3;
