@@ -54,14 +54,16 @@ typedef struct {
     uint32_t pad; /* the padding byte, in_zp */
 } col_stream_t;
 
-static inline __attribute__((always_inline)) void col_word(col_stream_t *st, uint32_t w)
+static inline __attribute__((always_inline)) void
+col_word(col_stream_t *st, uint32_t w)
 {
     st->out[0] = pit_sadd16(pit_sxtb16(w), st->off);
     st->out[2] = pit_sadd16(pit_sxtb16_ror8(w), st->off);
     st->out += 4;
 }
 
-static inline __attribute__((always_inline)) void col_byte(col_stream_t *st, uint32_t v)
+static inline __attribute__((always_inline)) void
+col_byte(col_stream_t *st, uint32_t v)
 {
     st->pend |= v << (8u * st->r);
     if (++st->r == 4) {
@@ -71,7 +73,8 @@ static inline __attribute__((always_inline)) void col_byte(col_stream_t *st, uin
     }
 }
 
-static inline __attribute__((always_inline)) void col_row(col_stream_t *st, const int8_t *src, int n)
+static inline __attribute__((always_inline)) void
+col_row(col_stream_t *st, const int8_t *src, int n)
 {
     if (st->r == 0) {
         for (; n >= 4; n -= 4, src += 4)
@@ -89,7 +92,8 @@ static inline __attribute__((always_inline)) void col_row(col_stream_t *st, cons
 }
 
 /* n padding bytes: they convert to 0, so whole groups are plain zero stores. */
-static inline __attribute__((always_inline)) void col_pad(col_stream_t *st, uint32_t n)
+static inline __attribute__((always_inline)) void
+col_pad(col_stream_t *st, uint32_t n)
 {
     for (; n && st->r; n--)
         col_byte(st, st->pad);
