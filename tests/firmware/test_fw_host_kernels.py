@@ -158,3 +158,79 @@ def test_residual_int8_model(host_board):
     for _ in range(3):
         x = rng.integers(-128, 128, (24, 8)).astype(np.int8)
         np.testing.assert_array_equal(_run(host_board, model, x), run_model_reference(model, x))
+
+
+def _conv_out_len(T: int, k: int, d: int, s: int, pad: tuple[int, int]) -> int:
+    return (T + pad[0] + pad[1] - (k - 1) * d - 1) // s + 1
+
+
+@pytest.mark.parametrize("cin", [1, 2, 3, 5, 6, 7, 9, 13])
+def test_int8_conv_odd_widths_bit_exact(host_board, cin):
+    """Every path of the int8 conv (direct for C_in % 4 != 0 or few outputs, column
+    otherwise; interior and edge steps; 1 or 2 channels per block) against the reference,
+    causal and with stride / symmetric or one-sided padding."""
+    rng = np.random.default_rng(cin)
+    T = 23
+    variants = [(1, None), (2, None), (1, (1, 1)), (3, (2, 5)), (2, (0, 0))]
+    for cout in (1, 2, 3, 7, 9):
+        for k in (1, 2, 3, 65):
+            for d in (1, 2, 16):
+                for s, pad in variants:
+                    p = pad if pad is not None else ((k - 1) * d, 0)
+                    t_out = _conv_out_len(T, k, d, s, p)
+                    if t_out < 1:
+                        continue
+                    model = int8_conv_model(rng, T, cin, cout, k, d, bias=bool(k % 2),
+                                            relu6=d == 2)
+                    model.layers[0].stride, model.layers[0].padding = s, pad
+                    out = model.tensors[1]
+                    model.tensors[1] = TensorSpec(DType.INT8, cout, t_out, out.scale,
+                                                  out.zero_point)
+                    x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+                    np.testing.assert_array_equal(
+                        _run(host_board, model, x), run_model_reference(model, x),
+                        err_msg=f"cin={cin} cout={cout} k={k} d={d} stride={s} pad={p}")
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 6, 7, 37, 255, 257, 1003])
+@pytest.mark.parametrize(("scales", "zps"), [((0.1, 0.12), (127, 127)),
+                                             ((0.5, 0.0005), (-128, -128)),
+                                             ((0.003, 20.0), (-1, 3)),
+                                             ((1.0, 1.0), (-128, 127))])
+def test_int8_add_odd_lengths_extremes(host_board, n, scales, zps):
+    """Residual add (the input and its max-pool k=1 copy, same quantisation) over
+    n % 4 != 0 elements (the word loop's tail), below and above the size where the kernel
+    tabulates the input terms, with extreme zero points and input/output scale ratios
+    (output multiplier shifting left and right) against the reference."""
+    from hw_profiler.deploy.quantize import add_params
+
+    rng = np.random.default_rng(n)
+    T, C = n, 1
+    model = Model(
+        [TensorSpec(DType.INT8, C, T, scales[0], zps[0]),
+         TensorSpec(DType.INT8, C, T, scales[0], zps[0]),
+         TensorSpec(DType.INT8, C, T, scales[1], zps[1])],
+        [LayerSpec(Op.MAXPOOL, (0,), 1, kernel=1, stride=1),
+         LayerSpec(Op.ADD, (1, 0), 2, add_params=add_params(scales[0], scales[0], scales[1]))],
+        0, 2)
+    x = np.concatenate([np.array([-128, 127, 0], np.int8),
+                        rng.integers(-128, 128, T).astype(np.int8)])[:T, None]
+    np.testing.assert_array_equal(_run(host_board, model, x), run_model_reference(model, x))
+
+
+@pytest.mark.parametrize(("cin", "cout", "d"), [(9, 1, 1), (1, 9, 1), (5, 3, 1), (13, 2, 1),
+                                                (9, 1, 2), (1, 9, 2), (9, 10, 1), (23, 5, 1)])
+def test_int8_conv_long_kernel_interior_bit_exact(host_board, cin, cout, d):
+    """k = 65 over enough steps that both the edge steps and the interior steps (every tap
+    in range, the 2-step blocks) of each path run, causal and with symmetric padding."""
+    rng = np.random.default_rng(cin * 10 + cout + d)
+    T, k = 150, 65  # T * cin within one RUN frame
+    for s, pad in [(1, None), (2, (32 * d, 32 * d))]:
+        p = pad if pad is not None else ((k - 1) * d, 0)
+        model = int8_conv_model(rng, T, cin, cout, k, d)
+        model.layers[0].stride, model.layers[0].padding = s, pad
+        out = model.tensors[1]
+        model.tensors[1] = TensorSpec(DType.INT8, cout, _conv_out_len(T, k, d, s, p), out.scale,
+                                      out.zero_point)
+        x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+        np.testing.assert_array_equal(_run(host_board, model, x), run_model_reference(model, x))

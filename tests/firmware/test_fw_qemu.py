@@ -62,9 +62,9 @@ def test_bench_long_run_counts_systick_wraps(qemu_board):
 
     # steps t >= k - 1 all cost the same (no causal padding), so the last 500 steps of
     # two runs must add the same ticks; a lost or doubled wrap would be off by 2^24
-    t2000, t2500, t3000 = bench(2000), bench(2500), bench(3000)
-    assert t3000 > 2 * 2**24
-    step_a, step_b = t3000 - t2500, t2500 - t2000
+    t3000, t3500, t4000 = bench(3000), bench(3500), bench(4000)
+    assert t4000 > 2 * 2**24
+    step_a, step_b = t4000 - t3500, t3500 - t3000
     assert abs(step_a - step_b) < 0.01 * step_a
 
 

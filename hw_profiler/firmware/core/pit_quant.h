@@ -38,4 +38,34 @@ static inline int8_t pit_clamp_i8(int32_t v, int32_t lo, int32_t hi)
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
+/* One quantised multiplier with its shift split into a left and a right part once per
+ * call; pit_qm_mul() below is pit_mbqm() without the per-element branches. */
+typedef struct {
+    int32_t m;
+    uint32_t left, right, mask, half;
+} pit_qm_t;
+
+static inline int pit_shift_ok(int32_t s) { return s >= -31 && s <= 31; }
+
+static inline pit_qm_t pit_qm_make(int32_t m, int32_t shift)
+{
+    pit_qm_t q = {m, shift > 0 ? (uint32_t)shift : 0u, shift > 0 ? 0u : (uint32_t)-shift, 0u, 0u};
+    q.mask = (uint32_t)((UINT64_C(1) << q.right) - 1u);
+    q.half = q.mask >> 1;
+    return q;
+}
+
+/* pit_mbqm(x, m, shift) for m != INT32_MIN: SaturatingRoundingDoublingHighMul saturates
+ * only for INT32_MIN * INT32_MIN, so with m != INT32_MIN that branch can never be taken
+ * whatever x is. The rounding shift is pit_rdbp() with the mask hoisted (exponent 0 gives
+ * mask 0 and returns x unchanged, as pit_rdbp does). */
+static inline int32_t pit_qm_mul(const pit_qm_t *q, int32_t x)
+{
+    x = (int32_t)((uint32_t)x << q->left);
+    x = (int32_t)(((int64_t)x * q->m + (INT64_C(1) << 30)) >> 31);
+    const int32_t rem = (int32_t)((uint32_t)x & q->mask);
+    const int32_t thr = (int32_t)q->half + (x < 0);
+    return (x >> q->right) + (rem > thr);
+}
+
 #endif

@@ -1,0 +1,533 @@
+/* int8 Conv1d / Linear: the column path (gathered int16 columns, 2x2 blocks) and the
+ * direct path (input rows read in place), and the split of output channels over cores. */
+#include "pit_kernels.h"
+
+#include <string.h>
+
+#include "pit_quant.h"
+#include "pit_simd.h"
+
+/* Column buffer layout (int16), K = k * cin, K4 = K / 4 groups, Kt = K % 4:
+ *   groups: for g < K4, 4 words: [a02 b02 a13 b13] where a is step t and b is step t+1, and
+ *           a02 / a13 are elements (4g, 4g+2) / (4g+1, 4g+3) packed as int16 pairs -- the
+ *           order SXTB16 / SXTB16 ROR 8 produce from 4 packed int8 weights, so the MAC loop
+ *           needs no shuffling, and one pointer walks both time steps with two LDRDs;
+ *   tail:   Kt int16 of a, then Kt int16 of b (natural order, scalar loop). */
+size_t pit_conv_int8_scratch_bytes(uint16_t cin, uint16_t k)
+{
+    return 4u * (size_t)cin * k; /* 16 bytes per group of 4 + 2 x int16 per tail element */
+}
+
+/* Whether a layer takes the direct path rather than the column one, as measured on the
+ * Cortex-M4 (docs/firmware.md): with fewer than 4 output channels a gathered column is
+ * shared by too few dot products to pay for itself; with a narrow odd cin (below 12) and
+ * d = 1 the direct path reads each step's window as one contiguous run, while the column
+ * gather splices rows byte by byte at every row end. Wider odd inputs, and d > 1 (where
+ * the direct runs are only cin bytes long), are faster through the column. */
+#define PIT_CONV_DIRECT(p) \
+    ((p)->cout < 4 || ((p)->d == 1 && ((p)->cin & 3) != 0 && (p)->cin < 12))
+
+/* Taps j0 <= j < j1 of the output step whose tap 0 reads input row `first` fall inside
+ * [0, T); they always form one run. 64-bit: no overflow for huge d. */
+static inline void tap_range(const pit_conv_q_t *p, int64_t first, int *j0, int *j1)
+{
+    const int64_t d = p->d, T = p->T, k = p->k;
+    if (first >= 0 && first + (k - 1) * d < T) { /* interior: no division */
+        *j0 = 0;
+        *j1 = (int)k;
+        return;
+    }
+    int64_t a = first >= 0 ? 0 : (-first + d - 1) / d;
+    int64_t e = first > T - 1 ? 0 : (T - 1 - first) / d + 1;
+    e = e > k ? k : e;
+    a = a > e ? e : a;
+    *j0 = (int)a;
+    *j1 = (int)e;
+}
+
+/* Byte stream into the column's groups: r bytes (r < 4) wait in pend. */
+typedef struct {
+    uint32_t *out;
+    uint32_t pend;
+    unsigned r;
+    uint32_t off; /* -in_zp in both int16 lanes */
+    uint32_t pad; /* the padding byte, in_zp */
+} col_stream_t;
+
+static inline __attribute__((always_inline)) void
+col_word(col_stream_t *st, uint32_t w)
+{
+    st->out[0] = pit_sadd16(pit_sxtb16(w), st->off);
+    st->out[2] = pit_sadd16(pit_sxtb16_ror8(w), st->off);
+    st->out += 4;
+}
+
+static inline __attribute__((always_inline)) void
+col_byte(col_stream_t *st, uint32_t v)
+{
+    st->pend |= v << (8u * st->r);
+    if (++st->r == 4) {
+        col_word(st, st->pend);
+        st->pend = 0;
+        st->r = 0;
+    }
+}
+
+static inline __attribute__((always_inline)) void
+col_row(col_stream_t *st, const int8_t *src, int n)
+{
+    if (st->r == 0) {
+        for (; n >= 4; n -= 4, src += 4)
+            col_word(st, pit_read32(src));
+    } else {
+        const unsigned sl = 8u * st->r, sr = 32u - sl;
+        for (; n >= 4; n -= 4, src += 4) {
+            const uint32_t v = pit_read32(src);
+            col_word(st, st->pend | (v << sl));
+            st->pend = v >> sr;
+        }
+    }
+    for (; n; n--)
+        col_byte(st, (uint8_t)*src++);
+}
+
+/* n padding bytes: they convert to 0, so whole groups are plain zero stores. */
+static inline __attribute__((always_inline)) void
+col_pad(col_stream_t *st, uint32_t n)
+{
+    for (; n && st->r; n--)
+        col_byte(st, st->pad);
+    for (; n >= 4; n -= 4) {
+        st->out[0] = 0;
+        st->out[2] = 0;
+        st->out += 4;
+    }
+    for (; n; n--)
+        col_byte(st, st->pad);
+}
+
+/* Gather the dilated input column of output step t as int16 (x - in_zp, so the zero
+ * padding on either side is 0) into slot `b` (0 = a, 1 = b) of the column buffer. Done
+ * once per time step and shared by all output channels: dilation and stride only change
+ * the source rows. */
+static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
+{
+    const int cin = p->cin, k = p->k, d = p->d, T = p->T;
+    const int K = cin * k, K4 = K >> 2, Kt = K & 3;
+    const int64_t first = (int64_t)t * p->stride - p->pad_left; /* input row of tap 0 */
+    if ((cin & 3) == 0) {
+        /* whole rows are whole groups: padding rows are zero groups */
+        const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u;
+        uint32_t *out = (uint32_t *)(void *)col + b;
+        int j0, j1;
+        tap_range(p, first, &j0, &j1);
+        for (int n = j0 * (cin >> 2); n; n--, out += 4)
+            out[0] = out[2] = 0;
+        if (j0 < j1) {
+            const int8_t *src = p->x + (size_t)(first + (int64_t)j0 * d) * cin;
+            const size_t skip = (size_t)(d - 1) * cin;
+            for (int j = j0; j < j1; j++, src += skip) {
+                for (int n = cin >> 2; n; n--) {
+                    const uint32_t v = pit_read32(src);
+                    src += 4;
+                    out[0] = pit_sadd16(pit_sxtb16(v), off);
+                    out[2] = pit_sadd16(pit_sxtb16_ror8(v), off);
+                    out += 4;
+                }
+            }
+        }
+        for (int n = (k - j1) * (cin >> 2); n; n--, out += 4)
+            out[0] = out[2] = 0;
+        return;
+    }
+    if (p->in_zp < -128 || p->in_zp > 127) {
+        /* padding bytes equal to in_zp cannot be int8: element by element */
+        static const uint8_t pos[4] = {0, 4, 1, 5}; /* element r of a group -> int16 slot */
+        int16_t *tail = col + 8 * K4 + b * Kt;
+        int i = 0;
+        for (int j = 0; j < k; j++) {
+            const int64_t ts = first + (int64_t)j * d;
+            const int8_t *src = ts >= 0 && ts < T ? p->x + (size_t)ts * cin : NULL;
+            for (int c = 0; c < cin; c++, i++) {
+                int16_t v = src ? (int16_t)(src[c] - p->in_zp) : 0;
+                if (i < 4 * K4)
+                    col[8 * (i >> 2) + 2 * b + pos[i & 3]] = v;
+                else
+                    tail[i - 4 * K4] = v;
+            }
+        }
+        return;
+    }
+    /* cin % 4 != 0: the k rows (padding rows as cin bytes equal to in_zp, which become 0)
+     * are streamed as one byte sequence; whole words are read from each row and spliced
+     * onto the r bytes left over from the previous rows, and every complete word becomes
+     * one group. Only the last cin % 4 bytes of a row are read one by one, so no read goes
+     * past the row. Padding taps (before j0, from j1 on) are appended in bulk. */
+    int j0, j1;
+    tap_range(p, first, &j0, &j1);
+    col_stream_t st = {(uint32_t *)(void *)col + b, 0, 0,
+                       (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u,
+                       (uint32_t)(uint8_t)p->in_zp};
+    col_pad(&st, (uint32_t)j0 * cin);
+    if (j0 < j1) {
+        const int8_t *src = p->x + (size_t)(first + (int64_t)j0 * d) * cin;
+        const size_t step = (size_t)d * cin;
+        for (int j = j0; j < j1; j++, src += step)
+            col_row(&st, src, cin);
+    }
+    col_pad(&st, (uint32_t)(k - j1) * cin);
+    int16_t *tail = col + 8 * K4 + b * Kt; /* st.r == Kt bytes left */
+    for (unsigned i = 0; i < st.r; i++)
+        tail[i] = (int16_t)((int8_t)(st.pend >> (8u * i)) - p->in_zp);
+}
+
+/* Requantisation constants copied out of the parameter struct: int8 stores may alias
+ * anything, so reading them through `p` would reload every field after every store.
+ * `fast`: every multiplier of the call is usable by pit_qm_mul() (checked once per call). */
+typedef struct {
+    const int32_t *mult, *shift;
+    int32_t out_zp, act_min, act_max;
+    int fast;
+} rq_t;
+
+static rq_t rq_make(const pit_conv_q_t *p, int co0, int co1)
+{
+    rq_t q = {p->mult, p->shift, p->out_zp, p->act_min, p->act_max, 1};
+    for (int o = co0; o < co1; o++)
+        if (p->mult[o] == INT32_MIN || !pit_shift_ok(p->shift[o]))
+            q.fast = 0;
+    return q;
+}
+
+static inline int8_t rq(const rq_t *q, int32_t acc, int o)
+{
+    return pit_clamp_i8(pit_mbqm(acc, q->mult[o], q->shift[o]) + q->out_zp, q->act_min,
+                        q->act_max);
+}
+
+/* Loads each channel's multiplier/shift once for both steps. Inlined: measured faster
+ * than a call even though the MAC loop leaves few registers free. */
+static inline __attribute__((always_inline)) void
+rq_2x2(const rq_t *q, int o, int32_t a00, int32_t a01, int32_t a10, int32_t a11, int8_t *y0,
+       int8_t *y1)
+{
+    const int32_t m0 = q->mult[o], s0 = q->shift[o], m1 = q->mult[o + 1], s1 = q->shift[o + 1];
+    const int32_t zp = q->out_zp, lo = q->act_min, hi = q->act_max;
+    if (q->fast) {
+        const pit_qm_t c0 = pit_qm_make(m0, s0), c1 = pit_qm_make(m1, s1);
+        y0[o] = pit_clamp_i8(pit_qm_mul(&c0, a00) + zp, lo, hi);
+        y1[o] = pit_clamp_i8(pit_qm_mul(&c0, a01) + zp, lo, hi);
+        y0[o + 1] = pit_clamp_i8(pit_qm_mul(&c1, a10) + zp, lo, hi);
+        y1[o + 1] = pit_clamp_i8(pit_qm_mul(&c1, a11) + zp, lo, hi);
+        return;
+    }
+    y0[o] = pit_clamp_i8(pit_mbqm(a00, m0, s0) + zp, lo, hi);
+    y1[o] = pit_clamp_i8(pit_mbqm(a01, m0, s0) + zp, lo, hi);
+    y0[o + 1] = pit_clamp_i8(pit_mbqm(a10, m1, s1) + zp, lo, hi);
+    y1[o + 1] = pit_clamp_i8(pit_mbqm(a11, m1, s1) + zp, lo, hi);
+}
+
+/* ---- direct path: no column buffer ----
+ * sum_j w * (x - in_zp) = sum_j w * x - in_zp * sum_j w over the taps inside [0, T), so the
+ * kernel reads the int8 input rows in place and folds the zero point into the bias once
+ * per channel (all taps in range) or per edge step (the weight sum of the taps in range,
+ * accumulated alongside the MACs). The taps of one output step in range always form one
+ * run j0 <= j < j1; with d = 1 that run is contiguous in both x and w, so one dot product
+ * of (j1 - j0) * cin bytes covers it whatever cin is. int32 arithmetic wraps mod 2^32 just
+ * like the column path, so both give the same bits. */
+
+/* 1 channel x 2 steps over n bytes. */
+static inline void dot1c2t(const int8_t *w, const int8_t *x0, const int8_t *x1, int n,
+                           int32_t *a0, int32_t *a1)
+{
+    int32_t s0 = *a0, s1 = *a1;
+    for (; n >= 4; n -= 4) {
+        const uint32_t wv = pit_read32(w), u = pit_read32(x0), v = pit_read32(x1);
+        w += 4;
+        x0 += 4;
+        x1 += 4;
+        const uint32_t w02 = pit_sxtb16(wv), w13 = pit_sxtb16_ror8(wv);
+        s0 = pit_smlad(w02, pit_sxtb16(u), s0);
+        s0 = pit_smlad(w13, pit_sxtb16_ror8(u), s0);
+        s1 = pit_smlad(w02, pit_sxtb16(v), s1);
+        s1 = pit_smlad(w13, pit_sxtb16_ror8(v), s1);
+    }
+    for (; n; n--) {
+        s0 += *w * *x0++;
+        s1 += *w++ * *x1++;
+    }
+    *a0 = s0;
+    *a1 = s1;
+}
+
+/* 2 channels x 2 steps over n bytes: 4 loads, 8 SXTB16, 8 SMLAD per 16 MACs. */
+static inline void dot2c2t(const int8_t *wa, const int8_t *wb, const int8_t *x0,
+                           const int8_t *x1, int n, int32_t *acc)
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    for (; n >= 4; n -= 4) {
+        const uint32_t va = pit_read32(wa), vb = pit_read32(wb);
+        const uint32_t u = pit_read32(x0), v = pit_read32(x1);
+        wa += 4;
+        wb += 4;
+        x0 += 4;
+        x1 += 4;
+        const uint32_t u02 = pit_sxtb16(u), v02 = pit_sxtb16(v);
+        const uint32_t a02 = pit_sxtb16(va), b02 = pit_sxtb16(vb);
+        a00 = pit_smlad(a02, u02, a00);
+        a01 = pit_smlad(a02, v02, a01);
+        a10 = pit_smlad(b02, u02, a10);
+        a11 = pit_smlad(b02, v02, a11);
+        const uint32_t u13 = pit_sxtb16_ror8(u), v13 = pit_sxtb16_ror8(v);
+        const uint32_t a13 = pit_sxtb16_ror8(va), b13 = pit_sxtb16_ror8(vb);
+        a00 = pit_smlad(a13, u13, a00);
+        a01 = pit_smlad(a13, v13, a01);
+        a10 = pit_smlad(b13, u13, a10);
+        a11 = pit_smlad(b13, v13, a11);
+    }
+    for (; n; n--) {
+        const int32_t u = *x0++, v = *x1++, p = *wa++, q = *wb++;
+        a00 += p * u;
+        a01 += p * v;
+        a10 += q * u;
+        a11 += q * v;
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* 1 channel x 1 step over n bytes, also summing the weights (for the zero point). */
+static inline void dot1c1t_sum(const int8_t *w, const int8_t *x, int n, int32_t *a,
+                               int32_t *ws)
+{
+    int32_t s = *a, z = *ws;
+    for (; n >= 4; n -= 4) {
+        const uint32_t wv = pit_read32(w), u = pit_read32(x);
+        w += 4;
+        x += 4;
+        const uint32_t w02 = pit_sxtb16(wv), w13 = pit_sxtb16_ror8(wv);
+        s = pit_smlad(w02, pit_sxtb16(u), s);
+        s = pit_smlad(w13, pit_sxtb16_ror8(u), s);
+        z = pit_smlad(w02, 0x00010001u, z);
+        z = pit_smlad(w13, 0x00010001u, z);
+    }
+    for (; n; n--) {
+        z += *w;
+        s += *w++ * *x++;
+    }
+    *a = s;
+    *ws = z;
+}
+
+static int32_t wsum_int8(const int8_t *w, int n)
+{
+    int32_t a = 0, z = 0;
+    dot1c1t_sum(w, w, n, &a, &z);
+    return z;
+}
+
+static void conv_int8_direct(const pit_conv_q_t *p, int co0, int co1)
+{
+    const int cin = p->cin, k = p->k, d = p->d, T = p->T, To = p->T_out, cout = p->cout;
+    const int K = cin * k, stride = p->stride;
+    const int run = d == 1 ? K : cin, nrun = d == 1 ? 1 : k; /* interior: nrun runs */
+    const size_t xrun = (size_t)d * cin, sx = (size_t)stride * cin;
+    const int32_t zp = p->in_zp;
+    const rq_t q = rq_make(p, co0, co1);
+    const int64_t span = (int64_t)(k - 1) * d;
+    for (int o = co0; o < co1; o += 2) {
+        const int two = o + 1 < co1;
+        const int8_t *wa = p->w + (size_t)o * K, *wb = wa + K;
+        const int32_t ba = p->bias ? p->bias[o] : 0, bb = p->bias && two ? p->bias[o + 1] : 0;
+        /* bias - in_zp * (sum of all weights), wrapping like the MACs */
+        const int32_t ia = (int32_t)((uint32_t)ba - (uint32_t)zp * (uint32_t)wsum_int8(wa, K));
+        const int32_t ib =
+            two ? (int32_t)((uint32_t)bb - (uint32_t)zp * (uint32_t)wsum_int8(wb, K)) : 0;
+        int8_t *y = p->y;
+        for (int t = 0; t < To;) {
+            const int64_t first = (int64_t)t * stride - p->pad_left;
+            if (first >= 0 && first + stride + span < T && t + 1 < To) {
+                /* steps t and t+1 have every tap in range */
+                const int8_t *x0 = p->x + (size_t)first * cin, *x1 = x0 + sx;
+                int8_t *y0 = y + (size_t)t * cout, *y1 = y0 + cout;
+                if (two) {
+                    int32_t acc[4] = {ia, ia, ib, ib};
+                    for (int r = 0; r < nrun; r++)
+                        dot2c2t(wa + r * run, wb + r * run, x0 + r * xrun, x1 + r * xrun, run,
+                                acc);
+                    rq_2x2(&q, o, acc[0], acc[1], acc[2], acc[3], y0, y1);
+                } else {
+                    int32_t a0 = ia, a1 = ia;
+                    for (int r = 0; r < nrun; r++)
+                        dot1c2t(wa + r * run, x0 + r * xrun, x1 + r * xrun, run, &a0, &a1);
+                    y0[o] = rq(&q, a0, o);
+                    y1[o] = rq(&q, a1, o);
+                }
+                t += 2;
+                continue;
+            }
+            /* edge step: taps j0 <= j < j1 are inside [0, T) */
+            int j0, j1;
+            tap_range(p, first, &j0, &j1);
+            int32_t acc[2] = {ba, bb};
+            for (int c = 0; c < 1 + two; c++) {
+                const int8_t *w = c ? wb : wa;
+                int32_t ws = 0;
+                if (j0 < j1) {
+                    const int8_t *x = p->x + (size_t)(first + (int64_t)j0 * d) * cin;
+                    if (d == 1)
+                        dot1c1t_sum(w + j0 * cin, x, (j1 - j0) * cin, &acc[c], &ws);
+                    else
+                        for (int j = j0; j < j1; j++, x += xrun)
+                            dot1c1t_sum(w + j * cin, x, cin, &acc[c], &ws);
+                }
+                y[(size_t)t * cout + o + c] =
+                    rq(&q, (int32_t)((uint32_t)acc[c] - (uint32_t)zp * (uint32_t)ws), o + c);
+            }
+            t += 1;
+        }
+    }
+}
+
+void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
+{
+    if (PIT_CONV_DIRECT(p)) {
+        conv_int8_direct(p, co0, co1);
+        return;
+    }
+    const int T = p->T_out, cout = p->cout;
+    const int K = p->cin * p->k, K4 = K >> 2, Kt = K & 3;
+    const int16_t *ta = col + 8 * K4, *tb = ta + Kt;
+    const rq_t q = rq_make(p, co0, co1);
+    const int8_t *const w = p->w;
+    const int32_t *const bias = p->bias;
+    const uint32_t *cend = (const uint32_t *)(const void *)col + 4 * K4;
+    for (int t = 0; t < T; t += 2) {
+        const int two = t + 1 < T;
+        gather_q7(p, t, col, 0);
+        if (two)
+            gather_q7(p, t + 1, col, 1);
+        int8_t *y0 = p->y + (size_t)t * cout, *y1 = y0 + cout;
+        int o = co0;
+        if (two) {
+            /* 2 output channels x 2 time steps: every weight word and column word loaded
+             * feeds two SMLADs (16 MACs per 6 loads, 4 SXTB16, 8 SMLAD). */
+            for (; o + 1 < co1; o += 2) {
+                const int8_t *wa = w + (size_t)o * K;
+                const uint32_t *pc = (const uint32_t *)(const void *)col;
+                int32_t b0 = bias ? bias[o] : 0, b1 = bias ? bias[o + 1] : 0;
+                int32_t a00 = b0, a01 = b0, a10 = b1, a11 = b1;
+#if PIT_SIMD_NATIVE
+                if (K4) {
+                    /* Hand-scheduled: 18 instructions per 16 MACs, no spills. */
+                    uint32_t w0, w1, t0, t1, x0, x1;
+                    int n = K4;
+                    __asm__ volatile(
+                        "1:\n\t"
+                        "ldr    %[w1], [%[wa], %[K]]\n\t"
+                        "ldr    %[w0], [%[wa]], #4\n\t"
+                        "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"
+                        "sxtb16 %[t0], %[w0]\n\t"
+                        "sxtb16 %[t1], %[w1]\n\t"
+                        "smlad  %[a00], %[t0], %[x0], %[a00]\n\t"
+                        "smlad  %[a01], %[t0], %[x1], %[a01]\n\t"
+                        "smlad  %[a10], %[t1], %[x0], %[a10]\n\t"
+                        "smlad  %[a11], %[t1], %[x1], %[a11]\n\t"
+                        "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"
+                        "sxtb16 %[w0], %[w0], ror #8\n\t"
+                        "sxtb16 %[w1], %[w1], ror #8\n\t"
+                        "smlad  %[a00], %[w0], %[x0], %[a00]\n\t"
+                        "smlad  %[a01], %[w0], %[x1], %[a01]\n\t"
+                        "smlad  %[a10], %[w1], %[x0], %[a10]\n\t"
+                        "smlad  %[a11], %[w1], %[x1], %[a11]\n\t"
+                        "subs   %[n], %[n], #1\n\t"
+                        "bne    1b\n\t"
+                        : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
+                          [wa] "+r"(wa), [pc] "+r"(pc), [n] "+r"(n), [w0] "=&r"(w0),
+                          [w1] "=&r"(w1), [t0] "=&r"(t0), [t1] "=&r"(t1), [x0] "=&r"(x0),
+                          [x1] "=&r"(x1)
+                        : [K] "r"(K)
+                        : "cc", "memory");
+                }
+#else
+                while (pc != cend) {
+                    uint32_t wva = pit_read32(wa), wvb = pit_read32(wa + K);
+                    wa += 4;
+                    uint32_t wa02 = pit_sxtb16(wva), wb02 = pit_sxtb16(wvb);
+                    a00 = pit_smlad(wa02, pc[0], a00);
+                    a01 = pit_smlad(wa02, pc[1], a01);
+                    a10 = pit_smlad(wb02, pc[0], a10);
+                    a11 = pit_smlad(wb02, pc[1], a11);
+                    uint32_t wa13 = pit_sxtb16_ror8(wva), wb13 = pit_sxtb16_ror8(wvb);
+                    a00 = pit_smlad(wa13, pc[2], a00);
+                    a01 = pit_smlad(wa13, pc[3], a01);
+                    a10 = pit_smlad(wb13, pc[2], a10);
+                    a11 = pit_smlad(wb13, pc[3], a11);
+                    pc += 4;
+                }
+#endif
+                for (int r = 0; r < Kt; r++) {
+                    int32_t xa = ta[r], xb = tb[r], wra = wa[r], wrb = wa[K + r];
+                    a00 += wra * xa;
+                    a01 += wra * xb;
+                    a10 += wrb * xa;
+                    a11 += wrb * xb;
+                }
+                rq_2x2(&q, o, a00, a01, a10, a11, y0, y1);
+            }
+            for (; o < co1; o++) {
+                const int8_t *wa = w + (size_t)o * K;
+                const uint32_t *pc = (const uint32_t *)(const void *)col;
+                int32_t a0 = bias ? bias[o] : 0, a1 = a0;
+                while (pc != cend) {
+                    uint32_t wv = pit_read32(wa);
+                    wa += 4;
+                    uint32_t w02 = pit_sxtb16(wv), w13 = pit_sxtb16_ror8(wv);
+                    a0 = pit_smlad(w02, pc[0], a0);
+                    a0 = pit_smlad(w13, pc[2], a0);
+                    a1 = pit_smlad(w02, pc[1], a1);
+                    a1 = pit_smlad(w13, pc[3], a1);
+                    pc += 4;
+                }
+                for (int r = 0; r < Kt; r++) {
+                    a0 += wa[r] * ta[r];
+                    a1 += wa[r] * tb[r];
+                }
+                y0[o] = rq(&q, a0, o);
+                y1[o] = rq(&q, a1, o);
+            }
+        } else {
+            for (; o < co1; o++) {
+                const int8_t *wa = w + (size_t)o * K;
+                const uint32_t *pc = (const uint32_t *)(const void *)col;
+                int32_t a0 = bias ? bias[o] : 0;
+                while (pc != cend) {
+                    uint32_t wv = pit_read32(wa);
+                    wa += 4;
+                    a0 = pit_smlad(pit_sxtb16(wv), pc[0], a0);
+                    a0 = pit_smlad(pit_sxtb16_ror8(wv), pc[2], a0);
+                    pc += 4;
+                }
+                for (int r = 0; r < Kt; r++)
+                    a0 += wa[r] * ta[r];
+                y0[o] = rq(&q, a0, o);
+            }
+        }
+    }
+}
+
+void pit_split_channels(int cout, int n_cores, int core, int *start, int *end)
+{
+    if (n_cores < 1 || core < 0 || core >= n_cores || cout <= 0) {
+        *start = *end = 0;
+        return;
+    }
+    const int pairs = (cout + 1) / 2, base = pairs / n_cores, rem = pairs % n_cores;
+    const int count = base + (core < rem ? 1 : 0);
+    const int first = core * base + (core < rem ? core : rem);
+    int s = 2 * first, e = 2 * (first + count);
+    *start = s < cout ? s : cout;
+    *end = e < cout ? e : cout;
+}
