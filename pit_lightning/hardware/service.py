@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from hw_profiler import api
@@ -72,7 +73,31 @@ class BoardService:
                 ) -> None:
         """Measure every geometry the search can reach that the table lacks."""
         geometries = enumerate_geometries(spaces, search, ChannelGrid(self.channel_step))
+        self._retire_stale_table()
         api.profile(geometries, self.open(), self.table_path, repeats=self.repeats)
+
+    def _retire_stale_table(self) -> None:
+        """Move aside a table this board can no longer extend (another board, firmware
+        or clock measured it) and start afresh: to a run the table is a cache of
+        measurements, and its old entries would not describe this firmware's kernels."""
+        path = Path(self.table_path)
+        if not path.exists():
+            return
+        old, new = LatencyTable.load(path).meta, self.open().table_meta()
+        fields = ("board", "firmware_version", "ticks_per_second", "clock_hz")
+        if all(getattr(old, f) == getattr(new, f) for f in fields):
+            return
+        kept = path.with_name(f"{path.stem}.{old.board}-firmware-{old.firmware_version}"
+                              f"{path.suffix}")
+        n = 1
+        while kept.exists():
+            kept = kept.with_name(f"{path.stem}.{old.board}-firmware-{old.firmware_version}"
+                                  f"-{n}{path.suffix}")
+            n += 1
+        path.rename(kept)
+        rank_zero_info(f"{path} was measured on {old.board} with firmware "
+                       f"{old.firmware_version}; the board runs {new.board} firmware "
+                       f"{new.firmware_version}: kept it as {kept.name} and profiling afresh")
 
     def measure_missing(self, geometries: list[LayerGeometry]) -> None:
         """Measure ``geometries`` into the loaded table (what a TableCost asks for)."""
@@ -90,6 +115,8 @@ class BoardService:
         ``measure`` a missing entry is measured on the board, else it raises.
         """
         path = Path(self.table_path)
+        if measure:
+            self._retire_stale_table()
         if measure and not path.exists():
             # Nothing measured yet: start the table with this board's metadata.
             self._table = LatencyTable.open(path, self.open().table_meta())

@@ -35,3 +35,22 @@ def test_profile_then_costs_cover_the_search_space(tmp_path):
         service.close()
     costs = service.load_costs(spaces, measure=False)  # raises when anything is missing
     assert set(costs) == {"latency", "energy"}
+
+
+def test_a_table_of_older_firmware_is_kept_aside_and_profiled_afresh(tmp_path):
+    path = tmp_path / "t.csv"
+    service = BoardService(board="host", table=str(path), repeats=1)
+    network = nn.Sequential(nn.Conv1d(4, 8, 1), nn.ReLU()).eval()
+    calib = torch.randn(4, 4, 16)
+    service.measure(network, calib)
+    # The same table as an older firmware would have written it.
+    text = path.read_text()
+    version = service.open().table_meta().firmware_version
+    service.close()
+    path.write_text(text.replace(f'"firmware_version": "{version}"',
+                                 '"firmware_version": "0.9"', 1))
+    fresh = BoardService(board="host", table=str(path), repeats=1)
+    assert fresh.measure(network, calib)["measured_latency_s"] > 0
+    kept = tmp_path / "t.host-firmware-0.9.csv"
+    assert '"firmware_version": "0.9"' in kept.read_text()
+    assert f'"firmware_version": "{version}"' in path.read_text()
