@@ -43,6 +43,9 @@ class PITCLI(LightningCLI):
     """LightningCLI for :class:`PITModule` with the phase callbacks always present."""
 
     def __init__(self, args: Sequence[str] | None = None, run: bool = True, **kwargs: Any):
+        # Lightning's own pytree helper trips torch's deprecation of LeafSpec on every
+        # run (fit, sweep, demo): nothing a user can act on.
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
         super().__init__(
             PITModule,
             L.LightningDataModule,
@@ -182,9 +185,6 @@ class CLIError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    # Lightning's own pytree helper trips torch's deprecation of LeafSpec on every run:
-    # nothing a user can act on.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     given = list(sys.argv[1:] if argv is None else argv)
     command = given[0] if given else ""
     try:
