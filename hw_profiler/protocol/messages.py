@@ -320,15 +320,21 @@ class LoadBeginReply:
 
 
 @dataclass(frozen=True)
-class LoadChunkReply:
-    TYPE = MsgType.LOAD_CHUNK | REPLY_BIT
+class _OffsetReply:
+    """A chunk's acknowledgement: the offset the board has received up to."""
+
     end_offset: int
 
     @classmethod
-    def unpack(cls, p: bytes) -> LoadChunkReply:
+    def unpack(cls, p: bytes) -> _OffsetReply:
         if len(p) != 4:
-            raise ValueError("bad LOAD_CHUNK reply length")
+            raise ValueError(f"bad {MsgType(cls.TYPE & ~REPLY_BIT).name} reply length")
         return cls(struct.unpack("<I", p)[0])
+
+
+@dataclass(frozen=True)
+class LoadChunkReply(_OffsetReply):
+    TYPE = MsgType.LOAD_CHUNK | REPLY_BIT
 
 
 @dataclass(frozen=True)
@@ -386,15 +392,8 @@ class LoadFlashReply(LoadEndReply):
 
 
 @dataclass(frozen=True)
-class InputChunkReply:
+class InputChunkReply(_OffsetReply):
     TYPE = MsgType.INPUT_CHUNK | REPLY_BIT
-    end_offset: int
-
-    @classmethod
-    def unpack(cls, p: bytes) -> InputChunkReply:
-        if len(p) != 4:
-            raise ValueError("bad INPUT_CHUNK reply length")
-        return cls(struct.unpack("<I", p)[0])
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from .axes import pyplot, save
+
 Layers = Sequence[Mapping[str, Any]]
 PANELS = (("out_channels", "output channels"), ("receptive_field", "receptive field (steps)"),
           ("dilation", "dilation"), ("kernel_size", "kernel taps"))
@@ -19,10 +21,7 @@ def plot_architectures(networks: Mapping[str, Layers], path: str | Path) -> Path
     ``networks`` maps a legend name (the seed first) to its ``arch.json`` layers; layers
     are matched by name, in the first network's order.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = [layer["name"] for layer in next(iter(networks.values()))]
     by_name = {label: {layer["name"]: layer for layer in layers}
@@ -39,11 +38,7 @@ def plot_architectures(networks: Mapping[str, Layers], path: str | Path) -> Path
         ax.grid(axis="y", alpha=0.3)
     axes[-1].set_xticks(x, names, rotation=45, ha="right", fontsize=7)
     axes[0].legend(fontsize=7, ncol=min(len(networks), 4))
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=110)
 
 
 def architecture_rows(networks: Mapping[str, Layers]) -> list[list[str]]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -28,3 +31,22 @@ def set_scale(ax: object, values: np.ndarray) -> None:
     positive = values[values > 0]
     if len(positive) and positive.max() / positive.min() > LOG_SPAN:
         ax.set_xscale("log")
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only backend (reports run on headless machines)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig: Any, path: str | Path, dpi: int = 110) -> Path:
+    """Write ``fig`` as PNG and free it."""
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .axes import pyplot, save
+
 
 def plot_latency_breakdown(layers: Sequence[Mapping[str, Any]], path: str | Path,
                            title: str = "") -> Path:
@@ -13,10 +15,7 @@ def plot_latency_breakdown(layers: Sequence[Mapping[str, Any]], path: str | Path
 
     ``layers`` are the ``layers`` of a measurement in ``hardware.json``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     names = [f"{layer['name']} ({layer['op']})" for layer in layers]
@@ -34,8 +33,4 @@ def plot_latency_breakdown(layers: Sequence[Mapping[str, Any]], path: str | Path
         ax.set_title(title, fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=110)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .axes import axis_values, set_scale
+from .axes import axis_values, pyplot, save, set_scale
 
 # One look per kind of row; unknown kinds get the default marker.
 MARKERS = {"seed": ("*", 220), "pit": ("o", 50), "hand": ("s", 50)}
@@ -51,10 +51,7 @@ def plot_pareto(
     ``label`` to name the point. A row without a metric (a seed that was not tested)
     is drawn as a dashed vertical line at its cost.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     costs = [c for c in costs if c in table.columns and table[c].notna().any()]
     fig, axes = plt.subplots(1, max(len(costs), 1), figsize=(5.5 * max(len(costs), 1), 4.4),
@@ -84,8 +81,4 @@ def plot_pareto(
         ax.set_ylabel(f"test {metric}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, path, dpi=120)
