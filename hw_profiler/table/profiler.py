@@ -112,7 +112,8 @@ class TableProfiler:
     def run(self, geometries: Sequence[LayerGeometry]) -> ProfileSummary:
         todo = self.table.missing(geometries)
         summary = ProfileSummary(len(set(geometries)), len(set(geometries)) - len(todo))
-        bar = _progress_bar(len(todo), self.progress and bool(todo))
+        # A handful of geometries takes well under a second: no bar for them.
+        bar = _progress_bar(len(todo), self.progress and len(todo) > QUIET_BATCH)
         start = time.monotonic()
         try:
             for geometry in todo:
@@ -162,6 +163,9 @@ class TableProfiler:
                     break
                 except (PortError, BoardTimeoutError, FlashError) as exc:
                     lost = exc
+
+
+QUIET_BATCH = 8
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
