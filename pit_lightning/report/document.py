@@ -147,7 +147,9 @@ def read_run(run_dir: str | Path) -> tuple[dict[str, Any] | None, dict[str, Any]
     for name in ("arch.json", "hardware.json"):
         path = run_dir / name
         if not path.is_file():
-            path = next(iter(sorted(run_dir.rglob(name))), None)
+            # In a log folder below the run; a rerun into the same folder adds a newer one.
+            found_files = list(run_dir.rglob(name))
+            path = max(found_files, key=lambda p: p.stat().st_mtime) if found_files else None
         found[name] = json.loads(path.read_text()) if path is not None else None
     return found["arch.json"], found["hardware.json"]
 

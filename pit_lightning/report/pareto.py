@@ -71,9 +71,9 @@ def plot_pareto(
         for i in table.index[~table[metric].notna() & x.notna()]:
             ax.axvline(x[i], linestyle="--", color="grey", alpha=0.7,
                        label=f"{LABELS.get(table.at[i, 'kind'], table.at[i, 'kind'])} (untested)")
-        if scored.sum() > 1:
-            points = pd.DataFrame({"x": x[scored], "y": table.loc[scored, metric]})
-            front = points[pareto_front(points, "x", "y", higher_is_better)].sort_values("x")
+        points = pd.DataFrame({"x": x[scored], "y": table.loc[scored, metric]})
+        front = points[pareto_front(points, "x", "y", higher_is_better)].sort_values("x")
+        if len(front) > 1:  # one network beating all others is a point, not a line
             ax.step(front["x"], front["y"], where="post", color="black", alpha=0.6,
                     linewidth=1.2, label="front", zorder=2)
         set_scale(ax, x[x.notna()].to_numpy(dtype=np.float64))

@@ -39,3 +39,9 @@ def test_sweep_log_has_one_bar_per_profiling_batch_and_no_own_warnings(
     bars = re.findall(r"profiling:\s+0%", err)
     assert 1 <= len(bars) <= 3, err[-2000:]
     assert "latency ms" in out and "report:" in out
+    # The sweep's report: the four parts, with both networks measured layer by layer.
+    report = (tmp_path / "sweep" / "report.md").read_text()
+    for part in ("## Summary", "## Pareto plot", "## Architecture", "## Latency on the board"):
+        assert part in report
+    assert "### undilated seed" in report and "### PIT λ=2" in report
+    assert "(ms)" in report or "latency ms" in report
