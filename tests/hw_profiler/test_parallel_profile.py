@@ -1,0 +1,80 @@
+"""Profiling with several emulated boards at once: the same table as one board, resumable,
+and from the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from test_qemu import GEOMETRIES, assert_same_table
+
+from hw_profiler import api
+from hw_profiler.geometry import LayerGeometry
+from hw_profiler.table import LatencyTable
+
+FEW = GEOMETRIES[::2]
+
+
+def _same_entries(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Instruction time under icount does not depend on which emulator ran the layer:
+    the same geometries, verdicts and output CRCs, and ticks within the couple of ticks
+    that two runs on one board differ by (the phase at which a run starts)."""
+    assert (a["status"] == "ok").all()
+    assert_same_table(a, b)
+
+
+def test_two_boards_fill_the_same_table_as_one(tmp_path: Path) -> None:
+    one = api.profile(FEW, "qemu_stm32f4", tmp_path / "one.csv", progress=False)
+    with api.open_boards("qemu_stm32f4", 2) as boards:
+        assert boards[0].session.name != boards[1].session.name
+        two = api.profile(FEW, boards, tmp_path / "two.csv", progress=False)
+    assert two.summary.measured == len(FEW) and one.summary.measured == len(FEW)
+    _same_entries(one.table.frame(), two.table.frame())
+    # what was saved is what was measured
+    _same_entries(two.table.frame(), LatencyTable.load(tmp_path / "two.csv").frame())
+
+
+def test_interrupted_parallel_run_resumes(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    with api.open_boards("qemu_stm32f4", 2) as boards:
+        real = boards[1].session.bench_layer
+        calls: list[LayerGeometry] = []
+
+        def dying(g: LayerGeometry, *a: object, **k: object) -> object:
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            calls.append(g)
+            return real(g, *a, **k)
+
+        boards[1].session.bench_layer = dying  # type: ignore[method-assign]
+        try:
+            api.profile(FEW, boards, path, progress=False)
+        except KeyboardInterrupt:
+            pass
+        else:
+            raise AssertionError("the interruption did not reach the caller")
+        saved = LatencyTable.load(path)
+        assert 3 <= len(saved) < len(FEW)  # the dying board's rows are all kept
+        assert set(calls) <= {g for g in FEW if g in saved}
+        boards[1].session.bench_layer = real  # type: ignore[method-assign]
+        done = api.profile(FEW, boards, path, progress=False)
+    assert done.summary.already_stored == len(saved)
+    assert done.summary.measured == len(FEW) - len(saved)
+    full = LatencyTable.load(path).frame()
+    assert len(full) == len(FEW) and not full.duplicated(["c_in", "c_out", "kernel",
+                                                          "dilation", "length"]).any()
+    reference = api.profile(FEW, "qemu_stm32f4", tmp_path / "ref.csv", progress=False)
+    _same_entries(reference.table.frame(), full)
+
+
+def test_cli_boards_2(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from hw_profiler.cli import main
+
+    table = tmp_path / "t.csv"
+    args = ["profile", "--table", str(table), "--boards", "2", "--no-progress"]
+    for g in FEW[:4]:
+        args += ["--geometry", str(g)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "4 measured" in out and "2 boards" in out
+    assert len(LatencyTable.load(table)) == 4
