@@ -174,7 +174,8 @@ def run_parallel(
 
     Each profiler (one board, its own session, meter and reconnect budget) runs in its
     own thread and takes missing geometries from a shared queue; only the calling thread
-    adds rows to the table and saves it, so the file keeps a single, atomic writer and
+    adds rows to the table and saves it (once per batch of rows that arrived together),
+    so the file keeps a single, atomic writer and
     an interrupted run resumes like a single-board one. The first error stops the other
     boards after their current geometry; every row completed by then is saved.
     """
@@ -216,25 +217,39 @@ def run_parallel(
     bar = _progress_bar(len(todo), lead.progress and len(todo) > QUIET_BATCH)
     start = time.monotonic()
     error: BaseException | None = None
-    running = len(threads)
+    running, dirty = len(threads), False
     try:
         for thread in threads:
             thread.start()
         while running:
-            geometry, item = results.get()
-            if geometry is None:
-                if item is None:
-                    running -= 1
-                elif error is None:
-                    error = item
-                    stop.set()
-                continue
-            lead.table.add(geometry, item)
-            summary.measured += 1
-            summary.elapsed_s = time.monotonic() - start
-            bar.update(1)
+            # take every result that has arrived, then save once: with a large table a
+            # save costs more than a measurement, and one per row would starve the boards
+            batch = [results.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(results.get_nowait())
+            added = 0
+            for geometry, item in batch:
+                if geometry is None:
+                    if item is None:
+                        running -= 1
+                    elif error is None:
+                        error = item
+                        stop.set()
+                    continue
+                lead.table.add(geometry, item, save=False)
+                added += 1
+                dirty = True
+            if added:
+                lead.table.save()
+                dirty = False
+                summary.measured += added
+                summary.elapsed_s = time.monotonic() - start
+                bar.update(added)
     finally:
         stop.set()
+        if dirty:  # interrupted between adding rows and saving them
+            lead.table.save()
         summary.elapsed_s = time.monotonic() - start
         bar.close()
         for counts in own:
