@@ -1,11 +1,14 @@
 """Latency-table throughput on the emulated board, and end-to-end latency of a deployed seed.
 
 Usage: python benchmarks/profiling_throughput.py [--sample 150] [--channel-step 8]
+       [--boards 1 2] [--full]
 
 1. Enumerates the TEMPONet search space (PIT(...).search_space() when pit_lightning's
    PIT is importable, else hand-built LayerSpace records), measures a seeded random
-   sample of its geometries on qemu_stm32f4 and prints entries/s and the projected time
-   for the whole space.
+   sample of its geometries on qemu_stm32f4 with 1, then 2 emulated boards at once, and
+   prints entries/s and the projected time for the whole space for each.
+   ``--full`` then profiles the whole space with the largest board count and with one
+   board, and compares the two tables entry by entry (ticks_median, output_crc32).
 2. Deploys the TEMPONet seed (or reports why the board refuses it) and a ResTCN seed
    that fits the emulated board, printing end-to-end latency and energy.
 """
@@ -13,6 +16,7 @@ Usage: python benchmarks/profiling_throughput.py [--sample 150] [--channel-step 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import tempfile
 import time
@@ -23,7 +27,7 @@ from torch.nn import Conv1d, Linear
 
 from hw_profiler import api
 from hw_profiler.errors import HwProfilerError
-from hw_profiler.geometry import ChannelGrid
+from hw_profiler.geometry import ChannelGrid, LayerGeometry
 from pit_lightning.cost.geometry import SEARCH_OPTIONS, LayerSpace
 from pit_lightning.hardware import enumerate_geometries
 
@@ -58,12 +62,42 @@ def temponet_spaces() -> tuple[list[LayerSpace], str]:
     return spaces, "hand-built LayerSpace records"
 
 
+def timed_profile(
+    geoms: list[LayerGeometry], board: str, count: int, table: Path, repeats: int
+) -> tuple[api.ProfileResult, float]:
+    """Profile ``geoms`` into a fresh ``table`` with ``count`` emulated boards; the time
+    excludes starting the emulators, includes CSV persistence."""
+    with api.open_boards(board, count) as boards:
+        start = time.monotonic()
+        result = api.profile(geoms, boards if count > 1 else boards[0], table,
+                             repeats=repeats, progress=False)
+        return result, time.monotonic() - start
+
+
+def compare(a: api.ProfileResult, b: api.ProfileResult) -> str:
+    fa, fb = a.table.frame(), b.table.frame()
+    if len(fa) != len(fb):
+        return f"tables differ in size: {len(fa)} vs {len(fb)}"
+    crc = int((fa["output_crc32"].fillna(-1) == fb["output_crc32"].fillna(-1)).sum())
+    status = int((fa["status"] == fb["status"]).sum())
+    diff = (fa["ticks_median"] - fb["ticks_median"]).abs().dropna()
+    counts = diff.value_counts().sort_index()
+    spread = ", ".join(f"{int(n)} entries differ by {d:g}" for d, n in counts.items())
+    rel = (diff / fa["ticks_median"].dropna()).max()
+    return (
+        f"{len(fa)} entries: status equal in {status}, output_crc32 equal in {crc}; "
+        f"ticks_median: {spread} (at most {rel * 100:.3f}% of the ticks)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sample", type=int, default=150)
     parser.add_argument("--channel-step", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--board", default="qemu_stm32f4")
+    parser.add_argument("--boards", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--full", action="store_true", help="also profile the whole space")
     args = parser.parse_args()
 
     spaces, origin = temponet_spaces()
@@ -73,20 +107,34 @@ def main() -> None:
         f"search space: {origin}, {len(spaces)} searchable layers, {len(geoms)} geometries "
         f"(channel grid step {args.channel_step}); measuring a random sample of {len(sample)}"
     )
-    with api.open_board(args.board) as board, tempfile.TemporaryDirectory() as tmp:
-        start = time.monotonic()
-        result = api.profile(
-            sample, board, Path(tmp) / "t.csv", repeats=args.repeats, progress=False
-        )
-        elapsed = time.monotonic() - start
-        rate = len(sample) / elapsed
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        for count in args.boards:
+            result, elapsed = timed_profile(
+                sample, args.board, count, tmp / f"sample{count}.csv", args.repeats
+            )
+            rate = len(sample) / elapsed
+            print(result.summary)
+            print(
+                f"throughput with {count} board(s): {rate:.2f} entries/s (warmup 1, repeats "
+                f"{args.repeats}, incl. CSV persistence); projected full space: "
+                f"{len(geoms) / rate / 60:.2f} min"
+            )
+        if args.full:
+            most = max(args.boards)
+            runs = {}
+            for count in sorted({most, 1}, reverse=True):
+                runs[count], elapsed = timed_profile(
+                    geoms, args.board, count, tmp / f"full{count}.csv", args.repeats
+                )
+                print(f"full space, {count} board(s): {runs[count].summary}")
+            if len(runs) == 2:
+                print(f"{most} boards vs 1 board: {compare(runs[1], runs[most])}")
+        board = stack.enter_context(api.open_board(args.board))
+        result = api.profile(sample, board, tmp / "t.csv", repeats=args.repeats,
+                             progress=False)  # fmt: skip
         frame = result.table.frame()
         ok = frame[frame["status"] == "ok"]
-        print(result.summary)
-        print(
-            f"throughput: {rate:.2f} entries/s (warmup 1, repeats {args.repeats}, "
-            f"incl. CSV persistence); projected full space: {len(geoms) / rate / 60:.1f} min"
-        )
         print(
             f"sampled latencies at {result.table.meta.clock_hz / 1e6:g} MHz: "
             f"median {ok['latency_s'].median() * 1e3:.3f} ms, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -136,6 +137,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="times a lost board link is opened again (the emulator restarted) before "
         "giving up; completed entries stay in the table (default 2)",
     )
+    farm = p.add_mutually_exclusive_group()
+    farm.add_argument(
+        "--boards",
+        type=_positive(int),
+        default=1,
+        help="measure with N boards of the profile at once (N emulators; one table, "
+        "the same entries as one board)",
+    )
+    farm.add_argument(
+        "--urls",
+        nargs="+",
+        metavar="URL",
+        help="measure with the already running boards at these pyserial URLs at once "
+        "(e.g. N real boards on N ports)",
+    )
     p.add_argument("--no-progress", action="store_true")
 
     for name, text in (
@@ -169,6 +185,23 @@ def _open(args: argparse.Namespace) -> AbstractContextManager[Board]:
         args.board,
         firmware=args.firmware,
         url=args.url,
+        timeout_s=args.timeout,
+        retries=args.retries,
+        byte_timeout_s=args.byte_timeout,
+        chunk_bytes=args.chunk_bytes,
+    )
+
+
+def _open_several(args: argparse.Namespace) -> AbstractContextManager[list[Board]]:
+    from hw_profiler.api import open_boards
+
+    if args.url is not None:
+        raise HwProfilerError("profile: give the boards' URLs with --urls, not --url")
+    return open_boards(
+        args.board,
+        args.boards if not args.urls else 1,
+        urls=args.urls or (),
+        firmware=args.firmware,
         timeout_s=args.timeout,
         retries=args.retries,
         byte_timeout_s=args.byte_timeout,
@@ -210,9 +243,15 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from hw_profiler.table import LatencyTable
 
     geoms = sorted(set(args.geometry or _read_geometries(args.geometries)))
-    with _open(args) as opened:
+    with contextlib.ExitStack() as stack:
+        if args.boards == 1 and not args.urls:
+            opened: Board | list[Board] = stack.enter_context(_open(args))
+            meta = opened.table_meta()
+        else:
+            opened = stack.enter_context(_open_several(args))
+            meta = opened[0].table_meta()
         if args.limit is not None:
-            todo = LatencyTable.open(args.table, opened.table_meta()).missing(geoms)
+            todo = LatencyTable.open(args.table, meta).missing(geoms)
             keep = set(todo[: args.limit])
             geoms = [g for g in geoms if g in keep]
         result = profile(

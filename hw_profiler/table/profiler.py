@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import queue
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ class ProfileSummary:
     failed: dict[str, int] = field(default_factory=dict)  # board error name -> count
     elapsed_s: float = 0.0
     reconnects: int = 0  # times the link was lost and opened again
+    boards: int = 1  # boards measuring at once
 
     @property
     def entries_per_s(self) -> float:
@@ -46,7 +49,8 @@ class ProfileSummary:
         return (
             f"{self.requested} geometries: {self.already_stored} already stored, "
             f"{self.measured} measured in {self.elapsed_s:.1f} s "
-            f"({self.entries_per_s:.2f} entries/s), rejected by the board: {failed}"
+            + (f"on {self.boards} boards " if self.boards > 1 else "")
+            + f"({self.entries_per_s:.2f} entries/s), rejected by the board: {failed}"
             + (f", reconnected {self.reconnects} times" if self.reconnects else "")
         )
 
@@ -117,22 +121,7 @@ class TableProfiler:
         start = time.monotonic()
         try:
             for geometry in todo:
-                try:
-                    values = self._measure_reconnecting(geometry, summary)
-                except BoardCommandError as exc:
-                    # the board cannot run this geometry (memory, unsupported op): store the
-                    # verdict so a resumed run does not ask again. Any other error says
-                    # nothing about the geometry and is never stored.
-                    name = getattr(exc, "name", None) or "ERROR"
-                    if name not in VERDICTS:
-                        raise
-                    summary.failed[name] = summary.failed.get(name, 0) + 1
-                    values = {
-                        "status": name,
-                        "macs": geometry.macs,
-                        "warmup": self.warmup,
-                        "repeats": 0,
-                    }
+                values = self._outcome(geometry, summary)
                 self.table.add(geometry, values)
                 summary.measured += 1
                 summary.elapsed_s = time.monotonic() - start
@@ -142,6 +131,19 @@ class TableProfiler:
             bar.close()
         return summary
 
+    def _outcome(self, geometry: LayerGeometry, summary: ProfileSummary) -> dict[str, Any]:
+        """The row for ``geometry``: its measurement, or the board's verdict on it."""
+        try:
+            return self._measure_reconnecting(geometry, summary)
+        except BoardCommandError as exc:
+            # the board cannot run this geometry (memory, unsupported op): store the
+            # verdict so a resumed run does not ask again. Any other error says
+            # nothing about the geometry and is never stored.
+            name = getattr(exc, "name", None) or "ERROR"
+            if name not in VERDICTS:
+                raise
+            summary.failed[name] = summary.failed.get(name, 0) + 1
+            return {"status": name, "macs": geometry.macs, "warmup": self.warmup, "repeats": 0}
 
     def _measure_reconnecting(self, geometry: LayerGeometry, summary: ProfileSummary) -> dict:
         while True:
@@ -163,6 +165,100 @@ class TableProfiler:
                     break
                 except (PortError, BoardTimeoutError, FlashError) as exc:
                     lost = exc
+
+
+def run_parallel(
+    profilers: Sequence[TableProfiler], geometries: Sequence[LayerGeometry]
+) -> ProfileSummary:
+    """Fill one table with several boards of the same profile at once.
+
+    Each profiler (one board, its own session, meter and reconnect budget) runs in its
+    own thread and takes missing geometries from a shared queue; only the calling thread
+    adds rows to the table and saves it (once per batch of rows that arrived together),
+    so the file keeps a single, atomic writer and
+    an interrupted run resumes like a single-board one. The first error stops the other
+    boards after their current geometry; every row completed by then is saved.
+    """
+    if not profilers:
+        raise ValueError("run_parallel needs at least one profiler")
+    lead = profilers[0]
+    if any(p.table is not lead.table for p in profilers):
+        raise ValueError("the profilers of a parallel run must share one table")
+    todo = lead.table.missing(geometries)
+    summary = ProfileSummary(
+        len(set(geometries)), len(set(geometries)) - len(todo), boards=len(profilers)
+    )
+    work: queue.SimpleQueue[LayerGeometry] = queue.SimpleQueue()
+    for geometry in todo:
+        work.put(geometry)
+    results: queue.SimpleQueue[tuple[LayerGeometry | None, Any]] = queue.SimpleQueue()
+    stop = threading.Event()
+    own = [ProfileSummary(0, 0) for _ in profilers]  # per board: reconnects, verdicts
+
+    def worker(profiler: TableProfiler, counts: ProfileSummary) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    geometry = work.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    results.put((geometry, profiler._outcome(geometry, counts)))
+                except BaseException as exc:  # handed to the calling thread, raised there
+                    results.put((None, exc))
+                    return
+        finally:
+            results.put((None, None))  # this board is done
+
+    threads = [
+        threading.Thread(target=worker, args=(p, c), name=f"profile-board-{i}", daemon=True)
+        for i, (p, c) in enumerate(zip(profilers, own, strict=True))
+    ]
+    bar = _progress_bar(len(todo), lead.progress and len(todo) > QUIET_BATCH)
+    start = time.monotonic()
+    error: BaseException | None = None
+    running, dirty = len(threads), False
+    try:
+        for thread in threads:
+            thread.start()
+        while running:
+            # take every result that has arrived, then save once: with a large table a
+            # save costs more than a measurement, and one per row would starve the boards
+            batch = [results.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(results.get_nowait())
+            added = 0
+            for geometry, item in batch:
+                if geometry is None:
+                    if item is None:
+                        running -= 1
+                    elif error is None:
+                        error = item
+                        stop.set()
+                    continue
+                lead.table.add(geometry, item, save=False)
+                added += 1
+                dirty = True
+            if added:
+                lead.table.save()
+                dirty = False
+                summary.measured += added
+                summary.elapsed_s = time.monotonic() - start
+                bar.update(added)
+    finally:
+        stop.set()
+        if dirty:  # interrupted between adding rows and saving them
+            lead.table.save()
+        summary.elapsed_s = time.monotonic() - start
+        bar.close()
+        for counts in own:
+            summary.reconnects += counts.reconnects
+            for name, n in counts.failed.items():
+                summary.failed[name] = summary.failed.get(name, 0) + n
+    if error is not None:
+        raise error
+    return summary
 
 
 QUIET_BATCH = 8
