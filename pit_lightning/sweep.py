@@ -143,11 +143,11 @@ def write_table(rows: list[dict[str, Any]], out: Path, metric: str,
         arch, hardware = read_run(row["run_dir"])
         if arch is not None:
             networks[name] = arch["layers"]
-        if hardware is not None and hardware.get("final"):
-            latencies[name] = hardware["final"].get("layers") or []
-    table.attrs["report"] = write_report(
-        out, table, metric, networks, {k: v for k, v in latencies.items() if v},
-        higher_is_better, title)
+        layers = ((hardware or {}).get("final") or {}).get("layers")
+        if layers:
+            latencies[name] = layers
+    table.attrs["report"] = write_report(out, table, metric, networks, latencies,
+                                         higher_is_better, title)
     return table
 
 

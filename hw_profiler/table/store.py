@@ -136,17 +136,47 @@ class LatencyTable:
                 leftover.unlink()  # the temporary file of a killed save
         if not path.exists():
             return cls(path, meta)
-        table = cls.load(path, meta.board, meta.firmware_version)
-        if (table.meta.ticks_per_second, table.meta.clock_hz) != (
+        table = cls.load(path)
+        reason = table.refusal(meta)
+        if reason is not None:
+            raise TableError(reason)
+        return table
+
+    @classmethod
+    def set_aside_if_stale(cls, path: str | os.PathLike[str], meta: TableMeta) -> Path | None:
+        """Rename the table at ``path`` out of the way when a board reporting ``meta``
+        cannot extend it (see :meth:`refusal`), so that a new table starts there; return
+        where the old one went (None when it stays)."""
+        path = Path(path)
+        if not path.exists():
+            return None
+        old = cls.load(path).meta
+        if cls(path, old).refusal(meta) is None:
+            return None
+        stem = f"{path.stem}.{old.board}-firmware-{old.firmware_version}"
+        kept, n = path.with_name(stem + path.suffix), 1
+        while kept.exists():
+            kept, n = path.with_name(f"{stem}-{n}{path.suffix}"), n + 1
+        path.rename(kept)
+        return kept
+
+    def refusal(self, meta: TableMeta) -> str | None:
+        """Why a board reporting ``meta`` must not add to this table (another board,
+        firmware or clock measured it), or None."""
+        try:
+            self.check(meta.board, meta.firmware_version)
+        except TableError as exc:
+            return str(exc)
+        if (self.meta.ticks_per_second, self.meta.clock_hz) != (
             meta.ticks_per_second,
             meta.clock_hz,
         ):
-            raise TableError(
-                f"{path}: measured at {table.meta.ticks_per_second} ticks/s and a "
-                f"{table.meta.clock_hz} Hz clock, the board now reports "
+            return (
+                f"{self.path}: measured at {self.meta.ticks_per_second} ticks/s and a "
+                f"{self.meta.clock_hz} Hz clock, the board now reports "
                 f"{meta.ticks_per_second} ticks/s and {meta.clock_hz} Hz; use another table file"
             )
-        return table
+        return None
 
     def check(self, board: str | None, firmware_version: str | None) -> None:
         if board is not None and board != self.meta.board:

@@ -77,27 +77,17 @@ class BoardService:
         api.profile(geometries, self.open(), self.table_path, repeats=self.repeats)
 
     def _retire_stale_table(self) -> None:
-        """Move aside a table this board can no longer extend (another board, firmware
-        or clock measured it) and start afresh: to a run the table is a cache of
-        measurements, and its old entries would not describe this firmware's kernels."""
-        path = Path(self.table_path)
-        if not path.exists():
+        """Set aside a table this board can no longer extend and start afresh: to a run
+        the table is a cache of measurements, and old entries would not describe this
+        board's firmware."""
+        if not Path(self.table_path).exists():
             return
-        old, new = LatencyTable.load(path).meta, self.open().table_meta()
-        fields = ("board", "firmware_version", "ticks_per_second", "clock_hz")
-        if all(getattr(old, f) == getattr(new, f) for f in fields):
-            return
-        kept = path.with_name(f"{path.stem}.{old.board}-firmware-{old.firmware_version}"
-                              f"{path.suffix}")
-        n = 1
-        while kept.exists():
-            kept = kept.with_name(f"{path.stem}.{old.board}-firmware-{old.firmware_version}"
-                                  f"-{n}{path.suffix}")
-            n += 1
-        path.rename(kept)
-        rank_zero_info(f"{path} was measured on {old.board} with firmware "
-                       f"{old.firmware_version}; the board runs {new.board} firmware "
-                       f"{new.firmware_version}: kept it as {kept.name} and profiling afresh")
+        meta = self.open().table_meta()
+        kept = LatencyTable.set_aside_if_stale(self.table_path, meta)
+        if kept is not None:
+            rank_zero_info(f"{self.table_path} was measured by another board, firmware or "
+                           f"clock than {meta.board} firmware {meta.firmware_version}: kept "
+                           f"it as {kept.name} and profiling afresh")
 
     def measure_missing(self, geometries: list[LayerGeometry]) -> None:
         """Measure ``geometries`` into the loaded table (what a TableCost asks for)."""
