@@ -112,7 +112,7 @@ class PITCLI(LightningCLI):
             self._report(run, self.trainer.callback_metrics)
 
     def _report(self, run: Path, metrics: Any) -> None:
-        record_test(run, {k: float(v) for k, v in metrics.items() if k.startswith("test/")})
+        record_test(run, {k: v for k, v in metrics.items() if k.startswith("test/")})
         task = self.model.task
         table = report_run(run, task.metric_name, task.higher_is_better)
         print(summary_text(table, task.metric_name))

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from .architecture import architecture_rows, plot_architectures
+from .axes import axis_values
 from .latency import plot_latency_breakdown
 from .pareto import LABELS, plot_pareto, point_label
 
@@ -35,18 +36,13 @@ def network_name(row: Mapping[str, Any]) -> str:
 
 def summary_frame(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     """The summary in the units people read; columns nothing filled are left out."""
-    columns = {
-        "params": ("params", 1.0),
-        "macs": ("MACs", 1.0),
-        "latency_s": ("latency ms", 1e3),
-        "predicted_latency_s": ("predicted ms", 1e3),
-        "energy_j": ("energy uJ", 1e6),
-        metric: (f"test {metric}", 1.0),
-    }
+    titles = {"params": "params", "macs": "MACs", "latency_s": "latency ms",
+              "predicted_latency_s": "predicted ms", "energy_j": "energy uJ",
+              metric: f"test {metric}"}
     shown = {"network": [network_name(row) for _, row in table.iterrows()]}
-    for column, (title, scale) in columns.items():
+    for column, title in titles.items():
         if column in table and table[column].notna().any():
-            shown[title] = table[column] * scale
+            shown[title] = axis_values(table[column], column)[0]
     return pd.DataFrame(shown)
 
 
