@@ -131,17 +131,17 @@ def deploy_model(
     assert info is not None
     arena = memory_needed(qm)
     placement = choose_placement(info, board.name, len(image), arena)
-    flashed = placement == FLASH and (
-        info.flash_image_bytes, info.flash_image_crc32
-    ) != (len(image), zlib.crc32(image))
+    # what INFO reports of the flash slot: the size and the image's own checksum (trailer)
+    wanted = (len(image), zlib.crc32(image[:-4]))
+    flashed = placement == FLASH and (info.flash_image_bytes, info.flash_image_crc32) != wanted
     if flashed:
         board.flash_model(image)
         now = board.session.info
         assert now is not None
-        if (now.flash_image_bytes, now.flash_image_crc32) != (len(image), zlib.crc32(image)):
+        if (now.flash_image_bytes, now.flash_image_crc32) != wanted:
             raise DeployError(
                 f"board {board.name}: after flashing, its model slot does not hold the image "
-                f"({len(image)} B, CRC-32 {zlib.crc32(image):08x})"
+                f"({wanted[0]} B, CRC-32 {wanted[1]:08x})"
             )
     session, meter = board.session, board.meter
     try:

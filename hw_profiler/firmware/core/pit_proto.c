@@ -146,7 +146,9 @@ static void check_flash_image(void)
         pit_crc32(0, img, total - 4u) != pit_rd32(img + total - 4u))
         return;
     g_flash_size = total;
-    g_flash_crc = pit_crc32(0, img, total);
+    /* The image's own checksum (its trailer, just verified): a whole-image CRC would be
+     * the same constant for every image that ends with its CRC. */
+    g_flash_crc = pit_rd32(img + total - 4u);
 }
 
 /* ---- INFO ---- */
