@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib
+import inspect
 import sys
 import tempfile
 import time
@@ -40,6 +41,7 @@ import yaml
 from pit_lightning.cli import split_passthrough
 from pit_lightning.report import pareto_front
 from pit_lightning.sweep import search_from, warm_up
+from pit_lightning.training import FineTunePhase, SearchPhase, WarmupPhase
 
 HARDWARE = "pit_lightning.hardware.HardwareInTheLoop"
 
@@ -78,9 +80,12 @@ def write_config(config: dict, folder: Path, name: str) -> list[str]:
 
 def epoch_budget(config: dict) -> tuple[int, int | None]:
     """Epochs and patience PIT may spend: warmup + search + fine-tune, added up."""
-    defaults = {"warmup": (20, None), "search": (60, 10), "finetune": (50, 10)}
+    phases = {"warmup": WarmupPhase, "search": SearchPhase, "finetune": FineTunePhase}
     epochs, patience = 0, 0
-    for phase, (max_epochs, wait) in defaults.items():
+    for phase, cls in phases.items():
+        # The phases' own defaults, where the config leaves them out.
+        signature = inspect.signature(cls).parameters
+        max_epochs, wait = signature["max_epochs"].default, signature["patience"].default
         section = config.get(phase) or {}
         epochs += int(section.get("max_epochs") or max_epochs)
         value = section.get("patience", wait)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from hw_profiler.boards import DEFAULT_BOARD, available_boards, load_board
 from hw_profiler.errors import HwProfilerError
-from hw_profiler.geometry import LayerGeometry
+from hw_profiler.geometry import LayerGeometry, read_geometries
 from hw_profiler.protocol import TimerKind
 
 if TYPE_CHECKING:
@@ -178,18 +178,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _link(args: argparse.Namespace) -> dict[str, Any]:
+    """The link settings given on the command line (None: the board profile's)."""
+    return {"timeout_s": args.timeout, "retries": args.retries,
+            "byte_timeout_s": args.byte_timeout, "chunk_bytes": args.chunk_bytes}
+
+
 def _open(args: argparse.Namespace) -> AbstractContextManager[Board]:
     from hw_profiler.board import open_board
 
-    return open_board(
-        args.board,
-        firmware=args.firmware,
-        url=args.url,
-        timeout_s=args.timeout,
-        retries=args.retries,
-        byte_timeout_s=args.byte_timeout,
-        chunk_bytes=args.chunk_bytes,
-    )
+    return open_board(args.board, firmware=args.firmware, url=args.url, **_link(args))
 
 
 def _open_several(args: argparse.Namespace) -> AbstractContextManager[list[Board]]:
@@ -197,16 +195,9 @@ def _open_several(args: argparse.Namespace) -> AbstractContextManager[list[Board
 
     if args.url is not None:
         raise HwProfilerError("profile: give the boards' URLs with --urls, not --url")
-    return open_boards(
-        args.board,
-        args.boards if not args.urls else 1,
-        urls=args.urls or (),
-        firmware=args.firmware,
-        timeout_s=args.timeout,
-        retries=args.retries,
-        byte_timeout_s=args.byte_timeout,
-        chunk_bytes=args.chunk_bytes,
-    )
+    # --boards and --urls exclude each other: with URLs the count keeps its default, 1.
+    return open_boards(args.board, args.boards, urls=args.urls or (), firmware=args.firmware,
+                       **_link(args))
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -277,14 +268,10 @@ def _read_geometries(path: Path) -> list[LayerGeometry]:
         text = sys.stdin.read() if name == "<stdin>" else path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise HwProfilerError(f"cannot read --geometries {name}: {exc}") from exc
-    geoms = []
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if line and not line.startswith("#"):
-            try:
-                geoms.append(LayerGeometry.parse(line))
-            except (ValueError, TypeError) as exc:
-                raise HwProfilerError(f"{name}:{number}: bad geometry {line!r}: {exc}") from exc
+    try:
+        geoms = read_geometries(text, name)
+    except ValueError as exc:
+        raise HwProfilerError(str(exc)) from exc
     if not geoms:
         raise HwProfilerError(f"--geometries {name} holds no geometry")
     return geoms

@@ -43,7 +43,7 @@ class LayerGeometry:
         if self.op == "linear":
             return self.length * self.c_out * self.c_in
         if self.op in ("avgpool", "maxpool"):
-            return ((self.length - self.kernel) // self.stride + 1) * self.c_in * self.kernel
+            return self.out_length * self.c_in * self.kernel
         return self.length * self.c_in
 
     @property
@@ -80,10 +80,18 @@ class LayerGeometry:
         return text + (f",stride={self.stride}" if self.stride != 1 else "")
 
 
-def read_geometries(text: str) -> list[LayerGeometry]:
-    """One geometry per line; blank lines and ``#`` comments are skipped."""
-    lines = (line.strip() for line in text.splitlines())
-    return [LayerGeometry.parse(line) for line in lines if line and not line.startswith("#")]
+def read_geometries(text: str, source: str = "<text>") -> list[LayerGeometry]:
+    """One geometry per line; blank lines and ``#`` comments are skipped. A bad line
+    raises ValueError naming ``source`` and the line number."""
+    geometries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            try:
+                geometries.append(LayerGeometry.parse(line))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"{source}:{number}: bad geometry {line!r}: {exc}") from exc
+    return geometries
 
 
 def write_geometries(geometries: list[LayerGeometry]) -> str:

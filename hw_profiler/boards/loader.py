@@ -83,7 +83,8 @@ class _Fields:
         name = f"{self.prefix}{key}" if key else self.prefix.rstrip(".") or "<top level>"
         return BoardConfigError(f"{self.path}: field {name!r}: {problem}")
 
-    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., positive=False):
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., positive=False,
+            nonnegative=False):
         if key not in self.data or self.data[key] is None:
             if default is ...:
                 raise self.error(key, "missing (required)")
@@ -96,6 +97,8 @@ class _Fields:
             raise self.error(key, f"expected {names}, got {value!r}")
         if positive and value <= 0:
             raise self.error(key, f"must be > 0, got {value!r}")
+        if nonnegative and value < 0:
+            raise self.error(key, f"must be >= 0, got {value!r}")
         return value
 
     def sub(self, key: str, required: bool = True) -> _Fields | None:
@@ -110,21 +113,6 @@ class _Fields:
         if value not in choices:
             raise self.error(key, f"{value!r} is not one of {', '.join(choices)}")
         return value
-
-
-def _retries(uart: _Fields) -> int:
-    value = uart.get("retries", int, 5)
-    if value < 0:
-        raise uart.error("retries", f"must be >= 0, got {value}")
-    return value
-
-
-def _flash_bytes(top: _Fields) -> int:
-    """0 is allowed: a board without flash (QEMU virt) takes models in RAM only."""
-    value = top.get("flash_bytes", int)
-    if value < 0:
-        raise top.error("flash_bytes", f"must be >= 0, got {value}")
-    return value
 
 
 def parse_board(data: Any, path: Path) -> BoardProfile:
@@ -146,12 +134,12 @@ def parse_board(data: Any, path: Path) -> BoardProfile:
         clock_hz=top.get("clock_hz", int, positive=True),
         timer=top.get("timer", str),
         ram_bytes=top.get("ram_bytes", int, positive=True),
-        flash_bytes=_flash_bytes(top),
+        flash_bytes=top.get("flash_bytes", int, nonnegative=True),
         uart=UartSettings(
             port=uart.get("port", str, None),
             baud=uart.get("baud", int, 115200, positive=True),
             timeout_s=uart.get("timeout_s", float, 5.0, positive=True),
-            retries=_retries(uart),
+            retries=uart.get("retries", int, 5, nonnegative=True),
             byte_timeout_s=uart.get("byte_timeout_s", float, 0.5, positive=True),
             chunk_bytes=uart.get("chunk_bytes", int, None, positive=True),
         ),

@@ -281,9 +281,6 @@ class InfoReply:
             return self.ticks_to_instructions(1) / (clock_hz or self.core_clock_hz)
         return 1.0 / self.ticks_per_second
 
-    def ticks_to_seconds(self, ticks: float, clock_hz: float | None = None) -> float:
-        return ticks * self.seconds_per_tick(clock_hz)
-
     def ticks_to_instructions(self, ticks: int) -> float:
         """Instructions for instruction-time boards (QEMU -icount shift=0: 1 instr = 1 ns)."""
         if self.timer_kind is not TimerKind.INSTRUCTION_TIME:

@@ -239,11 +239,7 @@ class PIT(nn.Module):
         """Each named cost of the seed, whatever the masks say: the unit that
         normalised regularizer strengths are expressed in."""
         if self._seed_costs is None:
-            arch = self.seed_arch()
-            self._seed_costs = {
-                name: model.total(arch)
-                for name, model in self.cost_models.items()
-            }
+            self._seed_costs = self._totals(self.seed_arch())
         return dict(self._seed_costs)
 
     def costs(self) -> dict[str, Tensor]:
@@ -261,11 +257,10 @@ class PIT(nn.Module):
 
     def exact_costs(self) -> dict[str, float]:
         """Each named cost of the binarized architecture, as exported."""
-        arch = self.arch()
-        return {
-            name: model.total(arch)
-            for name, model in self.cost_models.items()
-        }
+        return self._totals(self.arch())
+
+    def _totals(self, arch: list[LayerArch]) -> dict[str, float]:
+        return {name: model.total(arch) for name, model in self.cost_models.items()}
 
     # -- export ----------------------------------------------------------------------
 

@@ -80,7 +80,4 @@ class PolyphonicMusic(Task):
 
     def distillation(self, output: Tensor, teacher: Tensor, batch: Batch) -> Tensor:
         """Frame NLL against the teacher's note probabilities, over the valid frames."""
-        mask = batch[2].to(output.dtype)
-        bce = F.binary_cross_entropy_with_logits(output, torch.sigmoid(teacher),
-                                                 reduction="none").sum(dim=1)
-        return (bce * mask).sum() / mask.sum().clamp_min(1.0)
+        return self.loss(output, (batch[0], torch.sigmoid(teacher), batch[2]))
