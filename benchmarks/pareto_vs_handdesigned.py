@@ -20,7 +20,12 @@ dominates.
 
     python benchmarks/pareto_vs_handdesigned.py --config configs/arrowhead.yaml \\
         --out runs/compare/arrowhead [--seeds 0 1 2] [--widths 8 16 32 64] \\
-        [--strengths 0.1 0.3 1 2 4] [--costs params latency] [-- config overrides]
+        [--strengths 0.1 0.3 1 2 4] [--costs params latency] [--jobs 2] \\
+        [-- config overrides]
+
+``--jobs N`` trains N networks at a time in worker processes (each with its share of
+the CPU threads): small TCNs leave cores idle inside one process. The board's latency
+table is profiled once, before the workers start, so that they only read it.
 """
 
 from __future__ import annotations
@@ -29,18 +34,22 @@ import argparse
 import copy
 import importlib
 import inspect
+import multiprocessing
+import os
 import sys
 import tempfile
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 import yaml
 
-from pit_lightning.cli import split_passthrough
+from pit_lightning.cli import PITCLI, split_passthrough
 from pit_lightning.report import pareto_front
-from pit_lightning.sweep import search_from, warm_up
+from pit_lightning.sweep import hardware_callback, search_from, warm_up
 from pit_lightning.training import FineTunePhase, SearchPhase, WarmupPhase
 
 HARDWARE = "pit_lightning.hardware.HardwareInTheLoop"
@@ -108,6 +117,103 @@ def hand_designed(config: dict, width: int, dilations: list[int]) -> dict:
     config["finetune"] = {**(config.get("finetune") or {}),
                           "max_epochs": epochs, "patience": patience}
     return config
+
+
+class Plan:
+    """The benchmark's trainings: per training seed a warmup, the PIT searches from its
+    checkpoint and the hand-designed family, run in order or by a pool of workers."""
+
+    def __init__(self, base: dict, args: argparse.Namespace, extra: list[str],
+                 configs: Path, table: Path, board: str | None, out: Path) -> None:
+        self.base, self.args, self.extra, self.out = base, args, extra, out
+        self.board, self.table = board, table
+        self.variants = {cost: write_config(board_variant(base, cost, table, board),
+                                            configs, cost) for cost in args.costs}
+        self.hand = {width: write_config(hand_designed(board_variant(
+            base, "params", table, board), width, args.dilations), configs, f"hand{width}")
+            for width in args.widths}
+
+    def seeded(self, seed: int) -> list[str]:
+        return [f"--seed_everything={seed}", *self.extra]
+
+    def warmup(self, seed: int) -> tuple[Any, ...]:
+        return (warm_up_row, [*self.variants[self.args.costs[0]], *self.seeded(seed)],
+                self.out / f"seed{seed}", ("seed", "undilated", seed))
+
+    def searches(self, seed: int) -> list[tuple[Any, ...]]:
+        checkpoint = self.out / f"seed{seed}" / "warmup.ckpt"
+        return [(search_row, [*self.variants[cost], *self.seeded(seed)], checkpoint,
+                 strength, self.out / f"seed{seed}" / cost / f"lambda_{strength:g}",
+                 (f"pit-{cost}", f"{strength:g}", seed))
+                for cost in self.args.costs for strength in self.args.strengths]
+
+    def hands(self, seed: int) -> list[tuple[Any, ...]]:
+        return [(search_row, [*self.hand[width], *self.seeded(seed)], None, None,
+                 self.out / f"seed{seed}" / f"hand_{width}", ("hand", f"c{width}", seed))
+                for width in self.args.widths]
+
+    def run(self, jobs: int, start: float):
+        """Yield ``(row, kind, setting, seed)`` as each training ends."""
+        if jobs == 1:
+            for seed in self.args.seeds:
+                for unit in [self.warmup(seed), *self.searches(seed), *self.hands(seed)]:
+                    yield run_unit(*unit)
+                print(f"seed {seed} done after {time.perf_counter() - start:.0f} s",
+                      flush=True)
+            return
+        if self.board is not None and "latency" in self.args.costs:
+            self.profile_table()
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, context, initializer=torch.set_num_threads,
+                                 initargs=(threads,)) as pool:
+            pending: dict[Future, int | None] = {}
+            for seed in self.args.seeds:
+                pending[pool.submit(run_unit, *self.warmup(seed))] = seed
+            for seed in self.args.seeds:
+                for unit in self.hands(seed):
+                    pending[pool.submit(run_unit, *unit)] = None
+            total, finished = len(pending) + len(self.args.seeds) * len(
+                self.searches(self.args.seeds[0])), 0
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    warmed = pending.pop(future)
+                    result = future.result()
+                    finished += 1
+                    print(f"{finished}/{total} trainings done ({' '.join(map(str, result[1:]))})"
+                          f" after {time.perf_counter() - start:.0f} s", flush=True)
+                    yield result
+                    if warmed is not None:  # its searches can start
+                        for unit in self.searches(warmed):
+                            pending[pool.submit(run_unit, *unit)] = None
+
+    def profile_table(self) -> None:
+        """Measure the latency search space once, so that parallel searches only read
+        the table (each would otherwise profile it and overwrite the others' rows)."""
+        cli = PITCLI(args=[*self.variants["latency"], *self.seeded(self.args.seeds[0]),
+                           f"--trainer.default_root_dir={self.out}", "--trainer.logger=false"],
+                     run=False)
+        hardware = hardware_callback(cli.trainer)
+        try:
+            hardware.service.profile(cli.model.pit.search_space(), cli.model.pit.search)
+        finally:
+            hardware.service.close()
+
+
+def warm_up_row(config_args: list[str], out: Path) -> dict[str, Any]:
+    return warm_up(config_args, out)[0]
+
+
+def search_row(config_args: list[str], checkpoint: Path | None, strength: float | None,
+               run_dir: Path) -> dict[str, Any]:
+    return search_from(config_args, checkpoint, strength, run_dir)[0]
+
+
+def run_unit(train: Any, *args: Any) -> tuple[dict[str, Any], str, str, int]:
+    """One training (top-level, so a worker process can run it): its row and labels."""
+    *inputs, labels = args
+    return (train(*inputs), *labels)
 
 
 def summarize(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -190,11 +296,15 @@ def main() -> None:
     parser.add_argument("--from-runs", nargs="+", default=None, metavar="RUNS_CSV",
                         help="train nothing: summarize runs.csv files of earlier runs "
                              "(e.g. seeds run in parallel into separate folders)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="networks trained at a time, in worker processes")
     parser.add_argument("--tolerance", type=float, default=None,
                         help="metric slack for dominance (default: one test sample for "
                              "accuracy, 0.2%% of the value otherwise)")
     argv, extra = split_passthrough(sys.argv[1:])
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     board = None if args.board == "none" else args.board
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -203,36 +313,19 @@ def main() -> None:
     table = out / "latency_table.csv"
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    task = None
+    task = task_of(base)
 
     def record(row: dict[str, Any], kind: str, setting: str, seed: int) -> None:
         rows.append({**row, "kind": kind, "setting": setting, "seed": seed})
         pd.DataFrame(rows).to_csv(out / "runs.csv", index=False)  # nothing lost on a crash
 
-    for seed in [] if args.from_runs else args.seeds:
-        seeded = [f"--seed_everything={seed}", *extra]
-        first = board_variant(base, args.costs[0], table, board)
-        row, task = warm_up([*write_config(first, configs, "warmup"), *seeded],
-                            out / f"seed{seed}")
-        record(row, "seed", "undilated", seed)
-        checkpoint = out / f"seed{seed}" / "warmup.ckpt"
-        for cost in args.costs:
-            variant = write_config(board_variant(base, cost, table, board), configs, cost)
-            for strength in args.strengths:
-                row, _ = search_from([*variant, *seeded], checkpoint, strength,
-                                     out / f"seed{seed}" / cost / f"lambda_{strength:g}")
-                record(row, f"pit-{cost}", f"{strength:g}", seed)
-        for width in args.widths:
-            config = hand_designed(board_variant(base, "params", table, board), width,
-                                   args.dilations)
-            row, _ = search_from([*write_config(config, configs, f"hand{width}"), *seeded],
-                                 None, None, out / f"seed{seed}" / f"hand_{width}")
-            record(row, "hand", f"c{width}", seed)
-        print(f"seed {seed} done after {time.perf_counter() - start:.0f} s", flush=True)
+    plan = Plan(base, args, extra, configs, table, board, out)
+    if not args.from_runs:
+        for row, kind, setting, seed in plan.run(args.jobs, start):
+            record(row, kind, setting, seed)
 
     if args.from_runs:
         rows = pd.concat([pd.read_csv(path) for path in args.from_runs]).to_dict("records")
-        task = task_of(base)
     runs = pd.DataFrame(rows)
     metric = task.metric_name
     if "latency_s" in runs:

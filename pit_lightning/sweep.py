@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -118,9 +119,12 @@ def search_from(config_args: Sequence[str], checkpoint: Path | None, strength: f
     """
     overrides = [] if strength is None else [f"--search.strength={strength}"]
     cli = PITCLI(args=[*config_args, *overrides, *_run_args(run_dir)], run=False)
-    # The sweep's own warmup checkpoint: the phases' state in it is not weights only.
-    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=checkpoint,
-                    weights_only=False if checkpoint is not None else None)
+    with warnings.catch_warnings():
+        # Each search writes its checkpoints into its own run folder, not the warmup's.
+        warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
+        # The sweep's own warmup checkpoint: the phases' state in it is not weights only.
+        cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=checkpoint,
+                        weights_only=False if checkpoint is not None else None)
     test = cli.trainer.test(cli.model, cli.datamodule, verbose=False)[0]
     hardware = hardware_callback(cli.trainer)
     measured = hardware.final if hardware is not None else None
