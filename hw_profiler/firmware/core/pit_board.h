@@ -37,4 +37,39 @@ const pit_board_info_t *board_info(void);
  * board without a pin makes it a no-op. */
 void board_timestamp(void);
 
+/* ---- helpers for ports (pure functions, unit-tested on the host) ---- */
+
+/* A 64-bit tick count from a free-running 32-bit up-counter: a reading below the previous
+ * one has wrapped once. Correct when read at least once per 2^32 counts. */
+typedef struct {
+    uint32_t hi, last;
+} pit_tick_ext_t;
+
+static inline uint64_t pit_extend_ticks(pit_tick_ext_t *e, uint32_t raw)
+{
+    if (raw < e->last)
+        e->hi++;
+    e->last = raw;
+    return ((uint64_t)e->hi << 32) | raw;
+}
+
+/* Counts of an alarm timer running at alarm_hz until `deadline` (in ticks at
+ * ticks_per_second), rounded up so the alarm never fires early, between 1 and alarm_max
+ * (a wait longer than the alarm's range wakes at alarm_max, looks at the clock and sleeps
+ * again). */
+static inline uint32_t pit_alarm_counts(uint64_t now, uint64_t deadline,
+                                        uint32_t ticks_per_second, uint32_t alarm_hz,
+                                        uint32_t alarm_max)
+{
+    if (deadline <= now)
+        return 1u;
+    uint64_t left = deadline - now;
+    if (left > ticks_per_second) /* beyond any alarm range used here; keeps the product small */
+        left = ticks_per_second;
+    const uint64_t counts = (left * alarm_hz + ticks_per_second - 1u) / ticks_per_second;
+    if (counts < 1u)
+        return 1u;
+    return counts > alarm_max ? alarm_max : (uint32_t)counts;
+}
+
 #endif
