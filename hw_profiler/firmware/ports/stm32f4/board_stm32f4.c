@@ -5,11 +5,12 @@
  * Silicon or emulator is decided at run time: QEMU's DWT cycle counter reads zero. On
  * silicon the PLL runs the core at CORE_HZ from the HSI (84 MHz F401, 168 MHz F405/F407/
  * F446), ticks are DWT CYCCNT cycles, and the timestamp pin is live. Under QEMU nothing
- * touches the clock tree and ticks come from SysTick, which -icount shift=0 drives by
+ * touches the clock tree and ticks come from TIM2, which -icount shift=0 drives by
  * instruction time.
  *
  * Timestamp pin: PA8 (Arduino D7 on the NUCLEO-64 boards), idle high, pulsed low at the
- * start and at the end of each timed window; wire it to the LPM01A's D7 or the PPK2's D0. */
+ * start and at the end of each timed window; wire it to the LPM01A's D7 or the PPK2's D0.
+ * Under QEMU the edges go out as tick stamps on USART2 (board_timestamp). */
 #include <stdint.h>
 
 #include "pit_board.h"
@@ -65,6 +66,7 @@
 #if defined(BOARD_NETDUINOPLUS2)
 #define USART_BASE 0x40011000u /* USART1, APB2 */
 #define UART_IRQ 37
+#define EDGE_USART_BASE 0x40004400u /* USART2: timestamp edges under QEMU */
 #define UART_CLOCK_HZ APB2_HZ
 #define BOARD_NAME "netduinoplus2"
 #elif defined(BOARD_NUCLEO_F401RE) || defined(BOARD_NUCLEO_F446RE)
@@ -144,14 +146,27 @@ static void clock_init(void)
     }
 }
 
+/* On silicon: PA8 pulsed low. The emulator has no pin a monitor could watch, so each edge
+ * goes out as the tick it happened at (8 bytes, little-endian) on the edge UART, QEMU's
+ * second -serial (bytes to nowhere when it has none): a stand-in power monitor cuts its
+ * window there, in the same time base as the reported ticks. */
 void board_timestamp(void)
 {
-    if (!g_silicon)
+    if (g_silicon) {
+        GPIOA_BSRR = 1u << (8 + 16); /* PA8 low: the falling edge the monitor counts */
+        for (volatile int i = 0; i < 8; i++) {
+        }
+        GPIOA_BSRR = 1u << 8;
         return;
-    GPIOA_BSRR = 1u << (8 + 16); /* PA8 low: the falling edge the monitor counts */
-    for (volatile int i = 0; i < 8; i++) {
     }
-    GPIOA_BSRR = 1u << 8;
+#if defined(EDGE_USART_BASE)
+    const uint64_t t = board_ticks();
+    for (unsigned i = 0; i < 8u; i++) {
+        while (!(REG(EDGE_USART_BASE) & SR_TXE)) {
+        }
+        REG(EDGE_USART_BASE + 0x04u) = (uint8_t)(t >> (8u * i));
+    }
+#endif
 }
 
 void board_init(void)
@@ -164,6 +179,10 @@ void board_init(void)
     g_info.model_flash_bytes = (uint32_t)(&_model_slot_end - &_model_slot);
     if (!g_silicon) { /* TIM2 as a 32-bit counter of QEMU's 1 GHz timer clock */
         RCC_APB1ENR |= 1u << 0; /* TIM2EN */
+#if defined(EDGE_USART_BASE)
+        RCC_APB1ENR |= 1u << 17;                            /* USART2EN */
+        REG(EDGE_USART_BASE + 0x0Cu) = (1u << 13) | (1u << 3); /* UE | TE */
+#endif
         TIM2_PSC = 0;
         TIM2_ARR = 0xFFFFFFFFu;
         TIM2_EGR = 1u; /* UG: load the prescaler */
