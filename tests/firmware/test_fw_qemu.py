@@ -66,6 +66,23 @@ def test_bench_long_run_scales(qemu_board):
     assert abs(step_a - step_b) < 0.01 * step_a
 
 
+def test_ticks_exact_across_counter_wraps(qemu_board):
+    """The emulated STM32 counts with the 32-bit TIM2, extended to 64 bits in software.
+    Benches timing more than 2^32 instructions in all must cross a wrap of the counter
+    (virtual time runs at least as fast as the timed instructions), almost surely inside
+    a timed repeat since the board is kept busy; every repeat must still read the same
+    ticks (a missed wrap reads ~2^32 off, saturated to 0xFFFFFFFF by the reply)."""
+    if qemu_board.info_reply.board_name != "netduinoplus2":
+        pytest.skip("virt reads a 64-bit cycle counter")
+    req = BenchLayerRequest(Op.CONV, DType.INT8, 32, 32, 512, 9, 1, 1, 0, 20, 1)
+    seen, total = set(), 0
+    while total <= 2**32:
+        ticks = qemu_board.bench(req).ticks
+        seen |= set(ticks)
+        total += sum(ticks)
+    assert len(seen) == 1
+
+
 def test_residual_model_exact(qemu_board):
     rng = np.random.default_rng(11)
     model = residual_int8_model(rng)
