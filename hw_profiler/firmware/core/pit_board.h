@@ -50,7 +50,8 @@ const pit_board_info_t *board_info(void);
 /* Timestamp pin (as in MLPerf Tiny's energy mode): one falling edge just before and one
  * just after each timed window (the timed BENCH_LAYER repeats, after the warm-up; a RUN),
  * so a power monitor can cut its trace to the window. Outside the ticks it reports. A
- * board without a pin makes it a no-op. */
+ * board without a pin may make it a no-op or report the edge another way (the emulated
+ * STM32 sends the edge's tick on a second UART). */
 void board_timestamp(void);
 
 /* ---- optional hooks ---- */
@@ -90,11 +91,9 @@ static inline uint32_t pit_alarm_counts(uint64_t now, uint64_t deadline,
     if (deadline <= now)
         return 1u;
     uint64_t left = deadline - now;
-    if (left > ticks_per_second) /* beyond any alarm range used here; keeps the product small */
+    if (left > ticks_per_second) /* keeps the product in 64 bits: wake within a second */
         left = ticks_per_second;
     const uint64_t counts = (left * alarm_hz + ticks_per_second - 1u) / ticks_per_second;
-    if (counts < 1u)
-        return 1u;
     return counts > alarm_max ? alarm_max : (uint32_t)counts;
 }
 
