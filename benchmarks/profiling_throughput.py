@@ -8,7 +8,8 @@ Usage: python benchmarks/profiling_throughput.py [--sample 150] [--channel-step 
    sample of its geometries on qemu_stm32f4 with 1, then 2 emulated boards at once, and
    prints entries/s and the projected time for the whole space for each.
    ``--full`` then profiles the whole space with the largest board count and with one
-   board, and compares the two tables entry by entry (ticks_median, output_crc32).
+   board, and compares the two tables entry by entry (all columns, then ticks_median and
+   output_crc32 one by one).
 2. Deploys the TEMPONet seed (or reports why the board refuses it) and a ResTCN seed
    that fits the emulated board, printing end-to-end latency and energy.
 """
@@ -84,9 +85,10 @@ def compare(a: api.ProfileResult, b: api.ProfileResult) -> str:
     counts = diff.value_counts().sort_index()
     spread = ", ".join(f"{int(n)} entries differ by {d:g}" for d, n in counts.items())
     rel = (diff / fa["ticks_median"].dropna()).max()
+    same = "identical" if fa.equals(fb) else "not identical"
     return (
-        f"{len(fa)} entries: status equal in {status}, output_crc32 equal in {crc}; "
-        f"ticks_median: {spread} (at most {rel * 100:.3f}% of the ticks)"
+        f"{len(fa)} entries, tables {same}: status equal in {status}, output_crc32 equal in "
+        f"{crc}; ticks_median: {spread} (at most {rel * 100:.3f}% of the ticks)"
     )
 
 

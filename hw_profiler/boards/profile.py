@@ -68,7 +68,7 @@ class BoardProfile:
     mcu: str
     core: str
     clock_hz: int
-    timer: str  # what the firmware's tick counts: systick_icount | dwt_cyccnt | gap8_perf ...
+    timer: str  # what a tick counts: tim2_icount | rdcycle_icount | dwt_cyccnt | gap8_perf ...
     ram_bytes: int
     flash_bytes: int
     uart: UartSettings

@@ -30,7 +30,7 @@ def free_loopback_port() -> int:
 class QemuFlasher(Flasher):
     """Runs ``<qemu> -M <machine> -icount shift=<n> -kernel <elf> <extra_args>``.
 
-    ``-icount`` makes the SysTick tick exact and repeatable (instruction time). The serial
+    ``-icount`` makes the firmware's tick exact and repeatable (instruction time). The serial
     port is a TCP server with wait=on, so the guest starts only when the session connects
     and no early output is lost; readiness is QEMU's own "waiting for connection" notice.
     nodelay=on: the emulated UART sends each reply byte on its own, and with Nagle's

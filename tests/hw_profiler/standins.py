@@ -4,11 +4,13 @@ byte protocols on the master side of a pseudo-terminal (os.openpty)."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 import tty
 from functools import reduce
 from operator import xor
+from pathlib import Path
 
 
 class PtyDevice:
@@ -197,14 +199,19 @@ class Lpm01aStandIn(PtyDevice):
         self.script += after
         self.commands: list[str] = []
 
+    def acquisition(self, stopping: bool) -> list[str]:
+        """The lines streamed after 'ack start' (stopping False) or before 'ack stop'."""
+        return [] if stopping else self.script
+
     def serve(self) -> None:
         while True:
             cmd = self.readline()
             self.commands.append(cmd)
             if cmd == "start":
                 self.write(b"ack start\r\n")
-                self.write("".join(f"{line}\r\n" for line in self.script).encode())
+                self.write("".join(f"{line}\r\n" for line in self.acquisition(False)).encode())
             elif cmd == "stop":
+                self.write("".join(f"{line}\r\n" for line in self.acquisition(True)).encode())
                 self.write(b"ack stop\r\nAcquisition completed\r\n")
             elif cmd.split()[0] in {
                 "htc",
@@ -222,6 +229,64 @@ class Lpm01aStandIn(PtyDevice):
                 self.write(f"ack {cmd}\r\n".encode())
             else:
                 self.write(f"error unknown command {cmd}\r\n".encode())
+
+
+def ascii_dec(value: float) -> str:
+    """An LPM01A ascii_dec sample: four significant digits and a power of ten."""
+    if value <= 0:
+        return "0000+00"
+    exp = math.floor(math.log10(value)) - 3
+    mantissa = round(value / 10.0**exp)
+    if mantissa == 10000:
+        mantissa, exp = 1000, exp + 1
+    return f"{mantissa:04d}{exp:+03d}"
+
+
+class EdgeFedLpm01a(Lpm01aStandIn):
+    """An LPM01A watching a board whose timestamp edges arrive as tick stamps in a file
+    (the emulated STM32 writes each edge's tick to its second serial port). At 'stop' it
+    streams the energy samples of the acquisition: the board draws ``run_w`` between the
+    first two edges and ``idle_w`` outside them, sampled at ``freq_hz``, with the 'event'
+    lines at the sample boundaries nearest the edges, as the monitor's D7 input sees them."""
+
+    def __init__(
+        self, edges: Path, seconds_per_tick: float, run_w: float, idle_w: float,
+        freq_hz: int = 100_000, margin_samples: int = 50,
+    ) -> None:  # fmt: skip
+        super().__init__([], [], [])
+        self.edges, self.spt = edges, seconds_per_tick
+        self.run_w, self.idle_w, self.freq_hz = run_w, idle_w, freq_hz
+        self.margin = margin_samples
+        self.seen = 0  # edges already used by earlier acquisitions
+        self.windows: list[tuple[int, int]] = []  # the edge ticks each acquisition cut at
+
+    def new_edges(self) -> list[int]:
+        data = self.edges.read_bytes() if self.edges.exists() else b""
+        stamps = [int.from_bytes(data[i : i + 8], "little") for i in range(0, len(data) - 7, 8)]
+        fresh, self.seen = stamps[self.seen :], len(stamps)
+        return fresh
+
+    def acquisition(self, stopping: bool) -> list[str]:
+        if not stopping:
+            return ["TimeStamp: 000s 000ms, buff 00%"]
+        edges = self.new_edges()
+        if len(edges) < 2:
+            return [ascii_dec(self.idle_w / self.freq_hz)] * self.margin
+        first, second = edges[0], edges[1]
+        self.windows.append((first, second))
+        period = 1.0 / self.freq_hz
+        t0 = first * self.spt - self.margin * period  # acquisition start, in board seconds
+        begin, end = first * self.spt - t0, second * self.spt - t0
+        n = math.ceil(end / period) + self.margin
+        at = {round(begin / period): "event 1 fal", round(end / period): "event 2 fal"}
+        lines = []
+        for k in range(n):
+            if k in at:
+                lines.append(at[k])
+            a, b = k * period, (k + 1) * period
+            busy = max(0.0, min(b, end) - max(a, begin))
+            lines.append(ascii_dec(self.run_w * busy + self.idle_w * (period - busy)))
+        return lines
 
 
 class FirmwareStandIn(PtyDevice):

@@ -26,7 +26,7 @@ def test_info_riscv32(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize("board_name", EMULATED_BOARDS)
 def test_profile_is_repeatable_on_each_board(tmp_path: Path, board_name: str) -> None:
-    """The same few geometries twice: same outputs (CRC), ticks within TICK_SLACK."""
+    """The same few geometries twice: identical entries, ticks included."""
     few = GEOMETRIES[::6]
     with api.open_board(board_name) as board:
         a = api.profile(few, board, tmp_path / "a.csv", progress=False).table.frame()

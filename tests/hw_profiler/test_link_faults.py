@@ -96,8 +96,8 @@ def test_profiling_at_1e_2_flips_stores_the_clean_tables_rows(tmp_path) -> None:
     assert set(frame["status"]) == {"ok"}
     reference = clean.table.frame()
     assert list(frame["output_crc32"]) == list(reference["output_crc32"])
-    # instruction time is exact up to the phase of the SysTick quantisation
-    assert (frame["ticks_median"] - reference["ticks_median"]).abs().max() <= 2
+    # instruction time is exact: resent requests measure the same ticks
+    assert list(frame["ticks_median"]) == list(reference["ticks_median"])
     assert noisy.summary.measured == len(GEOMETRIES)
 
 
@@ -135,4 +135,4 @@ def test_profiling_survives_a_killed_emulator(tmp_path) -> None:
     frame = LatencyTable.load(tmp_path / "t.csv").frame()
     reference = clean.table.frame()
     assert list(frame["output_crc32"]) == list(reference["output_crc32"])
-    assert (frame["ticks_median"] - reference["ticks_median"]).abs().max() <= 2
+    assert list(frame["ticks_median"]) == list(reference["ticks_median"])

@@ -23,11 +23,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs qemu-system-arm and arm-none-eabi-gcc",
 )
 REPO = Path(__file__).resolve().parents[2]
-# Emulated ticks are repeatable to a couple of ticks, not exactly: SysTick runs at 168 MHz
-# of virtual time while an instruction is 1 ns (a tick is ~6 instructions, so the phase at
-# which a run starts matters), virtual time also advances while the firmware idles for
-# input, and the SysTick wrap interrupt (every 2^24 ticks) lands in some runs.
-TICK_SLACK = 2
 GEOMETRIES = [
     LayerGeometry("conv1d", c_in, c_out, k, d, 32)
     for c_in in (4, 16)
@@ -59,10 +54,10 @@ def test_info(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info"]) == 0
     out = capsys.readouterr().out
     assert "firmware   2.1 (protocol 1) on 'netduinoplus2'" in out
-    # 168e6 ticks/s of virtual time at 1 ns per instruction: 5.952 instructions per tick,
-    # one per cycle at 168 MHz
-    assert "instruction_time, 168000000 ticks/s" in out
-    assert "1 tick = 3.543e-08 s (5.952 instructions, one per cycle)" in out
+    # TIM2 at QEMU's 1 GHz timer clock, 1 ns of virtual time per instruction: a tick is an
+    # instruction, one per cycle at 168 MHz
+    assert "instruction_time, 1000000000 ticks/s, core clock 168000000 Hz" in out
+    assert "1 tick = 5.952e-09 s (1 instructions, one per cycle)" in out
 
 
 def test_profile_is_deterministic_and_resumes(tmp_path: Path) -> None:
@@ -73,7 +68,7 @@ def test_profile_is_deterministic_and_resumes(tmp_path: Path) -> None:
         assert full.summary.measured == n > 20
         frame = full.table.frame()
         assert (frame["status"] == "ok").all()
-        assert (frame["ticks_max"] - frame["ticks_min"] <= TICK_SLACK).all()
+        assert (frame["ticks_max"] == frame["ticks_min"]).all()
         assert (frame["energy_source"] == "estimated").all()
 
         # a run killed after 7 entries (an exception out of the board call) ...
@@ -104,16 +99,9 @@ def test_profile_is_deterministic_and_resumes(tmp_path: Path) -> None:
 
 
 def assert_same_table(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    """Same geometries, verdicts, MACs and output CRCs; ticks equal up to TICK_SLACK."""
-    exact = [c for c in a.columns if not c.startswith(("ticks_", "latency", "energy_j"))]
-    pd.testing.assert_frame_equal(a[exact], b[exact])
-    for col in ("ticks_median", "ticks_min", "ticks_max"):
-        assert ((a[col] - b[col]).abs() <= TICK_SLACK).all(), col
-    spt = a["latency_s"] / a["ticks_median"]
-    assert ((a["latency_s"] - b["latency_s"]).abs() <= (TICK_SLACK + 0.01) * spt).all()
-    # estimated energy is a fixed power times the latency checked above
-    power_a, power_b = a["energy_j"] / a["latency_s"], b["energy_j"] / b["latency_s"]
-    assert ((power_a / power_b - 1).abs() < 1e-6).all()
+    """Identical entries, ticks included: an emulated board counts instructions exactly,
+    whichever emulator ran the layer, and whenever."""
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
 
 
 def test_killed_cli_run_resumes_and_leaves_no_qemu(tmp_path: Path) -> None:

@@ -38,7 +38,6 @@ static float as_float(uint32_t bits)
 }
 
 #ifdef PIT_PARALLEL_CONV
-void board_conv_int8(const pit_conv_q_t *p, int16_t *scratch);
 void pit_exec_conv_int8(const pit_conv_q_t *p, int16_t *scratch) { board_conv_int8(p, scratch); }
 #else
 void pit_exec_conv_int8(const pit_conv_q_t *p, int16_t *scratch)

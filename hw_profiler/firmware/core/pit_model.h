@@ -74,7 +74,7 @@ void pit_model_run(pit_model_t *m, uint32_t *layer_ticks, uint64_t *total_ticks)
 uint8_t *pit_model_tensor(pit_model_t *m, uint16_t id);
 
 /* Conv dispatch used by the interpreter and BENCH_LAYER: single core unless the port
- * defines PIT_PARALLEL_CONV and supplies board_conv_int8 (e.g. GAP8's cluster). */
+ * defines PIT_PARALLEL_CONV and supplies the optional hook board_conv_int8 (pit_board.h). */
 void pit_exec_conv_int8(const pit_conv_q_t *p, int16_t *scratch);
 
 uint32_t pit_rd32(const uint8_t *p);

@@ -2,7 +2,9 @@
  * SDK toolchain (make -C firmware gap8 with the SDK's environment sourced).
  *
  * - Serial: the fabric-controller UART (115200 8N1), byte reads with a timeout.
- * - Ticks: FC cycle counter (pi_perf, PI_PERF_CYCLES) extended to 64 bits in software.
+ * - Ticks: FC cycle counter (pi_perf, PI_PERF_CYCLES) extended to 64 bits in software
+ *   (pit_extend_ticks). Waiting for input polls the clock between pi_yield() calls, so
+ *   the byte timeout holds without an alarm.
  * - Int8 conv: output channels split over the cluster's cores with pit_split_channels()
  *   (portable core, tested on the host); each core gathers its own input columns into its
  *   slice of L1. Weights and activations stay in L2 (no DMA tiling in this version). */
@@ -31,15 +33,8 @@ const pit_board_info_t *board_info(void) { return &g_info; }
 /* No timestamp pin is wired on the GAPuino yet. */
 void board_timestamp(void) {}
 
-static uint32_t g_hi, g_last;
-uint64_t board_ticks(void)
-{
-    uint32_t c = pi_perf_read(PI_PERF_CYCLES);
-    if (c < g_last)
-        g_hi++;
-    g_last = c;
-    return ((uint64_t)g_hi << 32) | c;
-}
+static pit_tick_ext_t g_ticks;
+uint64_t board_ticks(void) { return pit_extend_ticks(&g_ticks, pi_perf_read(PI_PERF_CYCLES)); }
 
 void board_init(void)
 {
@@ -89,7 +84,8 @@ void board_write(const uint8_t *data, size_t len)
     pi_uart_write(&g_uart, (void *)data, len);
 }
 
-/* ---- cluster-parallel int8 conv (PIT_PARALLEL_CONV) ---- */
+/* ---- the optional hook board_conv_int8 (pit_board.h): cluster-parallel int8 conv,
+ * enabled by PIT_PARALLEL_CONV in this port's Makefile ---- */
 
 typedef struct {
     const pit_conv_q_t *p;

@@ -5,11 +5,12 @@
  * Silicon or emulator is decided at run time: QEMU's DWT cycle counter reads zero. On
  * silicon the PLL runs the core at CORE_HZ from the HSI (84 MHz F401, 168 MHz F405/F407/
  * F446), ticks are DWT CYCCNT cycles, and the timestamp pin is live. Under QEMU nothing
- * touches the clock tree and ticks come from SysTick, which -icount shift=0 drives by
+ * touches the clock tree and ticks come from TIM2, which -icount shift=0 drives by
  * instruction time.
  *
  * Timestamp pin: PA8 (Arduino D7 on the NUCLEO-64 boards), idle high, pulsed low at the
- * start and at the end of each timed window; wire it to the LPM01A's D7 or the PPK2's D0. */
+ * start and at the end of each timed window; wire it to the LPM01A's D7 or the PPK2's D0.
+ * Under QEMU the edges go out as tick stamps on USART2 (board_timestamp). */
 #include <stdint.h>
 
 #include "pit_board.h"
@@ -32,6 +33,12 @@
 #define DEMCR REG(0xE000EDFCu)
 #define DWT_CTRL REG(0xE0001000u)
 #define DWT_CYCCNT REG(0xE0001004u)
+
+#define TIM2_CR1 REG(0x40000000u)
+#define TIM2_EGR REG(0x40000014u)
+#define TIM2_CNT REG(0x40000024u)
+#define TIM2_PSC REG(0x40000028u)
+#define TIM2_ARR REG(0x4000002Cu)
 
 #define NVIC_ISER1 REG(0xE000E104u)
 #define NVIC_ICER1 REG(0xE000E184u)
@@ -59,6 +66,7 @@
 #if defined(BOARD_NETDUINOPLUS2)
 #define USART_BASE 0x40011000u /* USART1, APB2 */
 #define UART_IRQ 37
+#define EDGE_USART_BASE 0x40004400u /* USART2: timestamp edges under QEMU */
 #define UART_CLOCK_HZ APB2_HZ
 #define BOARD_NAME "netduinoplus2"
 #elif defined(BOARD_NUCLEO_F401RE) || defined(BOARD_NUCLEO_F446RE)
@@ -89,41 +97,27 @@ static int g_silicon; /* the DWT cycle counter counts: real hardware, not QEMU *
 
 const pit_board_info_t *board_info(void) { return &g_info; }
 
-/* On silicon: 64-bit extension of the 32-bit CYCCNT; SysTick calls board_ticks() every
- * 2^24 cycles so no wrap is missed between two reads.
- * Under QEMU: SysTick is 24-bit and counts down from RVR; its interrupt counts wraps. The
- * loop re-reads when a wrap interrupt slipped in between the two reads. */
-static uint32_t g_hi, g_last;
-static volatile uint32_t g_wraps;
+/* Ticks: a free-running 32-bit up-counter extended to 64 bits (pit_extend_ticks), DWT
+ * CYCCNT on silicon, TIM2 under QEMU. QEMU's STM32F405 model clocks its timers at 1 GHz of
+ * virtual time, which -icount shift=0 advances by 1 ns per instruction, so TIM2 counts
+ * instructions exactly (SysTick, at 168 MHz, counts one per 5.95 instructions, and each
+ * window's start phase moved the result by a tick). The extension needs one read per
+ * 2^32 counts: every wait for input reads the clock at least once a second, and a timed
+ * region must be shorter than 2^32 ticks (4.3 s of instructions, 25 s at 168 MHz). */
+static pit_tick_ext_t g_ticks;
 
 uint64_t board_ticks(void)
 {
-    if (g_silicon) {
-        uint32_t primask;
-        __asm__ volatile("mrs %0, primask\n cpsid i" : "=r"(primask));
-        uint32_t c = DWT_CYCCNT;
-        if (c < g_last)
-            g_hi++;
-        g_last = c;
-        uint64_t v = ((uint64_t)g_hi << 32) | c;
-        __asm__ volatile("msr primask, %0" ::"r"(primask));
-        return v;
-    }
-    uint32_t hi, v;
-    do {
-        hi = g_wraps;
-        v = SYST_CVR;
-    } while (hi != g_wraps);
-    return ((uint64_t)hi << 24) + (0xFFFFFFu - v);
+    uint32_t primask;
+    __asm__ volatile("mrs %0, primask\n cpsid i" : "=r"(primask));
+    const uint64_t v = pit_extend_ticks(&g_ticks, g_silicon ? DWT_CYCCNT : TIM2_CNT);
+    __asm__ volatile("msr primask, %0" ::"r"(primask));
+    return v;
 }
 
-void SysTick_Handler(void)
-{
-    if (g_silicon)
-        (void)board_ticks();
-    else
-        g_wraps++;
-}
+/* SysTick is only the alarm that ends a wait for input at its deadline: it runs inside
+ * board_getc() and is stopped outside it, so no timer interrupt lands in a timed window. */
+void SysTick_Handler(void) {}
 
 static int dwt_counts(void)
 {
@@ -152,25 +146,49 @@ static void clock_init(void)
     }
 }
 
+/* On silicon: PA8 pulsed low. The emulator has no pin a monitor could watch, so each edge
+ * goes out as the tick it happened at (8 bytes, little-endian) on the edge UART, QEMU's
+ * second -serial (bytes to nowhere when it has none): a stand-in power monitor cuts its
+ * window there, in the same time base as the reported ticks. */
 void board_timestamp(void)
 {
-    if (!g_silicon)
+    if (g_silicon) {
+        GPIOA_BSRR = 1u << (8 + 16); /* PA8 low: the falling edge the monitor counts */
+        for (volatile int i = 0; i < 8; i++) {
+        }
+        GPIOA_BSRR = 1u << 8;
         return;
-    GPIOA_BSRR = 1u << (8 + 16); /* PA8 low: the falling edge the monitor counts */
-    for (volatile int i = 0; i < 8; i++) {
     }
-    GPIOA_BSRR = 1u << 8;
+#if defined(EDGE_USART_BASE)
+    const uint64_t t = board_ticks();
+    for (unsigned i = 0; i < 8u; i++) {
+        while (!(REG(EDGE_USART_BASE) & SR_TXE)) {
+        }
+        REG(EDGE_USART_BASE + 0x04u) = (uint8_t)(t >> (8u * i));
+    }
+#endif
 }
 
 void board_init(void)
 {
     g_silicon = dwt_counts();
-    g_info = (pit_board_info_t){BOARD_NAME, CORE_HZ, CORE_HZ,
+    g_info = (pit_board_info_t){BOARD_NAME, CORE_HZ, g_silicon ? CORE_HZ : 1000000000u,
                                 g_silicon ? PIT_TIMER_CYCLES : PIT_TIMER_INSTR_TIME, 0u, NULL, 0u};
     g_info.flash_free_bytes = (uint32_t)(&_flash_end - &_flash_used_end);
     g_info.model_flash = &_model_slot;
     g_info.model_flash_bytes = (uint32_t)(&_model_slot_end - &_model_slot);
-    if (g_silicon) {
+    if (!g_silicon) { /* TIM2 as a 32-bit counter of QEMU's 1 GHz timer clock */
+        RCC_APB1ENR |= 1u << 0; /* TIM2EN */
+#if defined(EDGE_USART_BASE)
+        RCC_APB1ENR |= 1u << 17;                            /* USART2EN */
+        REG(EDGE_USART_BASE + 0x0Cu) = (1u << 13) | (1u << 3); /* UE | TE */
+#endif
+        TIM2_PSC = 0;
+        TIM2_ARR = 0xFFFFFFFFu;
+        TIM2_EGR = 1u; /* UG: load the prescaler */
+        TIM2_CNT = 0;
+        TIM2_CR1 = 1u; /* CEN */
+    } else {
         clock_init();
         RCC_AHB1ENR |= 1u << 0;                   /* GPIOAEN */
         GPIOA_BSRR = 1u << 8;                     /* timestamp pin idles high */
@@ -187,9 +205,6 @@ void board_init(void)
     USART_BRR = (UART_CLOCK_HZ + 57600u) / 115200u;
     USART_CR1 = (1u << 13) | CR1_RXNEIE | (1u << 3) | (1u << 2); /* UE | RXNEIE | TE | RE */
     NVIC_ISER1 = 1u << (UART_IRQ - 32);
-    SYST_RVR = 0xFFFFFFu;
-    SYST_CVR = 0;
-    SYST_CSR = 7u; /* processor clock, interrupt, enable */
 }
 
 /* Received bytes, filled by the UART interrupt. Waiting for input sleeps (WFI) instead
@@ -226,30 +241,44 @@ void Uart_IRQHandler(void)
     }
 }
 
+/* Wake at the deadline: SysTick (processor clock, 24 bits) is armed for the time left, or
+ * for its longest period when more is left, so a silent line is noticed on time even while
+ * the core sleeps. */
+static void arm_alarm(uint64_t now, uint64_t deadline)
+{
+    SYST_CSR = 0;
+    SYST_RVR = pit_alarm_counts(now, deadline, g_info.ticks_per_second, CORE_HZ, 0xFFFFFFu);
+    SYST_CVR = 0;
+    SYST_CSR = 7u; /* processor clock, interrupt, enable */
+}
+
 int board_getc(uint32_t timeout_ms)
 {
-    const uint64_t start = board_ticks();
-    const uint64_t limit = (uint64_t)timeout_ms * (g_info.ticks_per_second / 1000u);
+    const uint64_t deadline =
+        board_ticks() + (uint64_t)timeout_ms * (g_info.ticks_per_second / 1000u);
+    int c = -1;
     for (;;) {
-        /* Check and sleep with interrupts masked: a byte arriving in between still
-         * wakes the WFI (pending interrupt), and is handled once unmasked. */
+        /* Check and sleep with interrupts masked: a byte or the alarm arriving in between
+         * still wakes the WFI (pending interrupt), and is handled once unmasked. */
         __asm__ volatile("cpsid i" ::: "memory");
         if (g_rx_tail != g_rx_head) {
-            uint8_t byte = g_rx[g_rx_tail % RX_SIZE];
+            c = g_rx[g_rx_tail % RX_SIZE];
             g_rx_tail++;
             if (g_rx_paused) { /* room again: take the byte waiting in DR */
                 g_rx_paused = 0;
                 NVIC_ISER1 = 1u << (UART_IRQ - 32);
             }
-            __asm__ volatile("cpsie i" ::: "memory");
-            return byte;
+            break;
         }
-        if (board_ticks() - start >= limit) {
-            __asm__ volatile("cpsie i" ::: "memory");
-            return -1;
-        }
-        __asm__ volatile("wfi\n cpsie i" ::: "memory"); /* SysTick wakes it to check time */
+        const uint64_t now = board_ticks();
+        if (now >= deadline)
+            break;
+        arm_alarm(now, deadline);
+        __asm__ volatile("wfi\n cpsie i" ::: "memory");
     }
+    SYST_CSR = 0; /* no alarm outside a wait */
+    __asm__ volatile("cpsie i" ::: "memory");
+    return c;
 }
 
 void board_write(const uint8_t *data, size_t len)
