@@ -15,8 +15,9 @@ Every network is deployed in int8 on the board (``--board``, the emulated STM32 
 default) and measured. Writes ``runs.csv`` (one row per network and seed),
 ``summary.csv`` (mean and std over seeds), ``pareto.png`` (test metric against
 measured latency in ms and against params; hand-designed points and the PIT front
-drawn apart), and prints the summary with which hand-designed points a PIT point
-dominates.
+drawn apart) and ``configs/`` (the config of each variant, to rerun one training with
+``pit-lightning fit`` or ``sweep``), and prints the summary with which hand-designed
+points a PIT point dominates.
 
     python benchmarks/pareto_vs_handdesigned.py --config configs/arrowhead.yaml \\
         --out runs/compare/arrowhead [--seeds 0 1 2] [--widths 8 16 32 64] \\
@@ -37,7 +38,6 @@ import inspect
 import multiprocessing
 import os
 import sys
-import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -308,7 +308,8 @@ def main() -> None:
     board = None if args.board == "none" else args.board
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    configs = Path(tempfile.mkdtemp(prefix="pit-compare-"))
+    configs = out / "configs"  # each variant's config, kept to rerun one training
+    configs.mkdir(exist_ok=True)
     base = yaml.safe_load(Path(args.config).read_text())
     table = out / "latency_table.csv"
     start = time.perf_counter()
