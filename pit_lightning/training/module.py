@@ -126,6 +126,23 @@ class PITModule(L.LightningModule):
         """The current binarized architecture (fixed once exported)."""
         return self.final_arch if self.final_arch is not None else self.pit.arch()
 
+    def on_train_start(self) -> None:
+        # A resumed optimizer comes back with the learning rates it was saved with (e.g. a
+        # sweep's shared warmup checkpoint); the configured ones must win.
+        for optimizer in self.trainer.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] = self._learning_rate(group.get("name"))
+
+    def _learning_rate(self, group: str | None) -> float:
+        """The configured rate of a parameter group ("net", "nas", or None: a plain
+        network's only group) in the current phase."""
+        hp = self.hparams
+        if group == "nas":
+            return hp.nas_lr
+        if group == "net" and self.phase != "finetune":
+            return hp.lr
+        return hp.finetune_lr if hp.finetune_lr is not None else hp.lr
+
     def restart_weights(self, optimizer: torch.optim.Optimizer) -> None:
         """Fresh optimizer state for the network weights at the fine-tune learning rate.
 
@@ -133,9 +150,9 @@ class PITModule(L.LightningModule):
         callbacks change training mid-fit; the NAS group is left alone (frozen masks
         get no gradient, so it makes no step).
         """
-        hp = self.hparams
         for group in optimizer.param_groups:
             if group.get("name") == "net":
+                hp = self.hparams
                 group["lr"] = hp.finetune_lr if hp.finetune_lr is not None else hp.lr
                 for param in group["params"]:
                     optimizer.state.pop(param, None)
@@ -247,8 +264,8 @@ class PITModule(L.LightningModule):
                 {"params": list(self.net.nas_parameters()), "lr": hp.nas_lr,
                  "weight_decay": hp.nas_weight_decay, "name": "nas"},
             ])
-        lr = hp.finetune_lr if hp.finetune_lr is not None else hp.lr
-        return torch.optim.Adam(self.net.parameters(), lr=lr, weight_decay=hp.weight_decay)
+        return torch.optim.Adam(self.net.parameters(), lr=self._learning_rate(None),
+                                weight_decay=hp.weight_decay)
 
     def exported_copy(self) -> nn.Module:
         """A detached copy of the exported network (after the search)."""

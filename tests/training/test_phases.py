@@ -102,6 +102,26 @@ def test_resume_mid_search_keeps_masks_and_phase(tmp_path, chorale_cache):
     assert search.epochs == 3
 
 
+def test_resume_applies_the_configured_learning_rates(tmp_path, chorale_cache):
+    """A restored optimizer carries the rates it was saved with; the new config wins
+    (a sweep searches from one warmup checkpoint with other settings)."""
+    _checkpointing_run(tmp_path, chorale_cache)
+    ckpt_path = tmp_path / "ckpt" / "epoch=0.ckpt"  # end of warmup
+    saved = torch.load(ckpt_path, weights_only=False)
+    assert {g["lr"] for g in saved["optimizer_states"][0]["param_groups"]} == {3e-3, 0.1}
+    seen = {}
+
+    class Rates(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            seen.update({g["name"]: g["lr"] for g in trainer.optimizers[0].param_groups})
+
+    module = PITModule(ResTCN(levels=2, channels=8, kernel_size=3, dropout=0.0),
+                       input_shape=[88, 24], lr=1e-3, nas_lr=0.02)
+    trainer(tmp_path / "resumed", [*phases(1, 2, 1), Rates()]).fit(
+        module, tiny_data(chorale_cache), ckpt_path=ckpt_path)
+    assert seen == {"net": 1e-3, "nas": 0.02}
+
+
 def test_resume_mid_finetune_rebuilds_the_exported_network(tmp_path, chorale_cache):
     first = _checkpointing_run(tmp_path, chorale_cache)
     ckpt_path = tmp_path / "ckpt" / "epoch=4.ckpt"  # fine-tune epochs 4..6
