@@ -48,9 +48,11 @@ import torch
 import yaml
 
 from pit_lightning.cli import PITCLI, split_passthrough
+from pit_lightning.hardware.service import BoardService, calibration_inputs
 from pit_lightning.report import pareto_front
-from pit_lightning.sweep import hardware_callback, search_from, warm_up
+from pit_lightning.sweep import hardware_callback, measured_fields, search_from, warm_up
 from pit_lightning.training import FineTunePhase, SearchPhase, WarmupPhase
+from pit_lightning.training.artifacts import load_network
 
 HARDWARE = "pit_lightning.hardware.HardwareInTheLoop"
 
@@ -296,6 +298,10 @@ def main() -> None:
     parser.add_argument("--from-runs", nargs="+", default=None, metavar="RUNS_CSV",
                         help="train nothing: summarize runs.csv files of earlier runs "
                              "(e.g. seeds run in parallel into separate folders)")
+    parser.add_argument("--remeasure", action="store_true",
+                        help="train nothing: deploy every network of the runs (--from-runs, "
+                             "else OUT/runs.csv) on --board again, e.g. after a firmware "
+                             "update, and replace their measured and predicted latency")
     parser.add_argument("--jobs", type=int, default=1,
                         help="networks trained at a time, in worker processes")
     parser.add_argument("--tolerance", type=float, default=None,
@@ -321,12 +327,18 @@ def main() -> None:
         pd.DataFrame(rows).to_csv(out / "runs.csv", index=False)  # nothing lost on a crash
 
     plan = Plan(base, args, extra, configs, table, board, out)
+    if args.remeasure and not args.from_runs:
+        args.from_runs = [out / "runs.csv"]
     if not args.from_runs:
         for row, kind, setting, seed in plan.run(args.jobs, start):
             record(row, kind, setting, seed)
 
     if args.from_runs:
         rows = pd.concat([pd.read_csv(path) for path in args.from_runs]).to_dict("records")
+        if args.remeasure:
+            if board is None:
+                parser.error("--remeasure needs a board")
+            remeasure(rows, base, board, table)
     runs = pd.DataFrame(rows)
     metric = task.metric_name
     if "latency_s" in runs:
@@ -353,6 +365,22 @@ def main() -> None:
     print(f"\nPIT networks with a dilation > 1: {len(dilated)} of "
           f"{int(runs['kind'].str.startswith('pit').sum())}")
     print(f"wall time {time.perf_counter() - start:.0f} s; results in {out}")
+
+
+def remeasure(rows: list[dict[str, Any]], config: dict, board: str, table: Path) -> None:
+    """Deploy each row's exported network on ``board`` again and replace its board
+    columns; the test metrics stay (they do not depend on the board)."""
+    datamodule = datamodule_of(config)
+    datamodule.setup("fit")
+    inputs = (datamodule.task.split_batch(batch)[0] for batch in datamodule.train_dataloader())
+    calib = calibration_inputs(inputs, int(config["model"]["input_shape"][-1]))
+    service = BoardService(board, str(table))
+    service.profile([])  # a table of another firmware or board is set aside first
+    for i, row in enumerate(rows, 1):
+        network = load_network(Path(row["run_dir"]) / "network.pt", trust=True)  # our own
+        row.update(measured_fields(service.measure(network, calib)))
+        print(f"remeasured {i}/{len(rows)}: {row['kind']} {row['setting']} seed {row['seed']}: "
+              f"{row['latency_s'] * 1e3:.2f} ms", flush=True)
 
 
 def datamodule_of(config: dict) -> Any:

@@ -66,14 +66,19 @@ def _row(kind: str, strength: float | None, module: PITModule, test: dict[str, f
         "test_loss": test["test/loss"],
     }
     if measured is not None:
-        row.update({
-            "latency_s": measured["measured_latency_s"],
-            "predicted_latency_s": measured["predicted_latency_s"],
-            "latency_error": measured["latency_error"],
-            "energy_j": measured["measured_energy_j"],
-            "energy_source": measured["energy_source"],
-        })
+        row.update(measured_fields(measured))
     return {**row, "arch": _arch_summary(module), "run_dir": str(run_dir)}
+
+
+def measured_fields(measured: dict[str, Any]) -> dict[str, Any]:
+    """A table row's board columns from :meth:`BoardService.measure`'s result."""
+    return {
+        "latency_s": measured["measured_latency_s"],
+        "predicted_latency_s": measured["predicted_latency_s"],
+        "latency_error": measured["latency_error"],
+        "energy_j": measured["measured_energy_j"],
+        "energy_source": measured["energy_source"],
+    }
 
 
 def _arch_summary(module: PITModule) -> str:
