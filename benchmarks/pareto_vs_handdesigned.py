@@ -24,7 +24,8 @@ points a PIT point dominates.
         [--strengths 0.1 0.3 1 2 4] [--costs params latency] [--jobs 2] \\
         [-- config overrides]
 
-``--jobs N`` trains N networks at a time in worker processes (each with its share of
+Run again with the same ``--out`` to resume: trainings already in ``runs.csv`` (and
+seeds whose ``warmup.ckpt`` exists) are skipped. ``--jobs N`` trains N networks at a time in worker processes (each with its share of
 the CPU threads): small TCNs leave cores idle inside one process. The board's latency
 table is profiled once, before the workers start, so that they only read it.
 """
@@ -154,11 +155,19 @@ class Plan:
                  self.out / f"seed{seed}" / f"hand_{width}", ("hand", f"c{width}", seed))
                 for width in self.args.widths]
 
-    def run(self, jobs: int, start: float):
-        """Yield ``(row, kind, setting, seed)`` as each training ends."""
+    def run(self, jobs: int, start: float, done: set[tuple[str, str, int]]):
+        """Yield ``(row, kind, setting, seed)`` as each training ends; trainings in
+        ``done`` (rows of an earlier, interrupted run) are skipped."""
+        def todo(units: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+            return [unit for unit in units if unit[-1] not in done]
+
+        def warmed(seed: int) -> bool:
+            return (self.out / f"seed{seed}" / "warmup.ckpt").exists()
+
+        warmups = {seed: [] if warmed(seed) else [self.warmup(seed)] for seed in self.args.seeds}
         if jobs == 1:
             for seed in self.args.seeds:
-                for unit in [self.warmup(seed), *self.searches(seed), *self.hands(seed)]:
+                for unit in [*warmups[seed], *todo(self.searches(seed)), *todo(self.hands(seed))]:
                     yield run_unit(*unit)
                 print(f"seed {seed} done after {time.perf_counter() - start:.0f} s",
                       flush=True)
@@ -170,24 +179,26 @@ class Plan:
         with ProcessPoolExecutor(jobs, context, initializer=torch.set_num_threads,
                                  initargs=(threads,)) as pool:
             pending: dict[Future, int | None] = {}
+            for seed, units in warmups.items():
+                for unit in units or todo(self.searches(seed)):
+                    pending[pool.submit(run_unit, *unit)] = seed if units else None
             for seed in self.args.seeds:
-                pending[pool.submit(run_unit, *self.warmup(seed))] = seed
-            for seed in self.args.seeds:
-                for unit in self.hands(seed):
+                for unit in todo(self.hands(seed)):
                     pending[pool.submit(run_unit, *unit)] = None
-            total, finished = len(pending) + len(self.args.seeds) * len(
-                self.searches(self.args.seeds[0])), 0
+            total = len(pending) + sum(len(todo(self.searches(seed)))
+                                       for seed, units in warmups.items() if units)
+            finished = 0
             while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    warmed = pending.pop(future)
+                done_now, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done_now:
+                    seed = pending.pop(future)
                     result = future.result()
                     finished += 1
                     print(f"{finished}/{total} trainings done ({' '.join(map(str, result[1:]))})"
                           f" after {time.perf_counter() - start:.0f} s", flush=True)
                     yield result
-                    if warmed is not None:  # its searches can start
-                        for unit in self.searches(warmed):
+                    if seed is not None:  # its warmup ended: its searches can start
+                        for unit in todo(self.searches(seed)):
                             pending[pool.submit(run_unit, *unit)] = None
 
     def profile_table(self) -> None:
@@ -321,6 +332,9 @@ def main() -> None:
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
     task = task_of(base)
+    if (out / "runs.csv").exists() and not args.from_runs and not args.remeasure:
+        rows = pd.read_csv(out / "runs.csv").to_dict("records")  # resume: keep what ran
+        print(f"resuming: {len(rows)} trainings already in {out / 'runs.csv'}")
 
     def record(row: dict[str, Any], kind: str, setting: str, seed: int) -> None:
         rows.append({**row, "kind": kind, "setting": setting, "seed": seed})
@@ -330,7 +344,8 @@ def main() -> None:
     if args.remeasure and not args.from_runs:
         args.from_runs = [out / "runs.csv"]
     if not args.from_runs:
-        for row, kind, setting, seed in plan.run(args.jobs, start):
+        done = {(row["kind"], str(row["setting"]), int(row["seed"])) for row in rows}
+        for row, kind, setting, seed in plan.run(args.jobs, start, done):
             record(row, kind, setting, seed)
 
     if args.from_runs:
