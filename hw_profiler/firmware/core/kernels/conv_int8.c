@@ -12,20 +12,17 @@
  *           a02 / a13 are elements (4g, 4g+2) / (4g+1, 4g+3) packed as int16 pairs -- the
  *           order SXTB16 / SXTB16 ROR 8 produce from 4 packed int8 weights, so the MAC loop
  *           needs no shuffling, and one pointer walks both time steps with two LDRDs;
- *   tail:   Kt int16 of a, then Kt int16 of b (natural order, scalar loop). */
+ *   tail:   Kt words [a b]: element 4 K4 + i of both steps as one int16 pair, so one load
+ *           feeds both steps (SMLABB / SMLABT). */
 size_t pit_conv_int8_scratch_bytes(uint16_t cin, uint16_t k)
 {
-    return 4u * (size_t)cin * k; /* 16 bytes per group of 4 + 2 x int16 per tail element */
+    return 4u * (size_t)cin * k; /* 16 bytes per group of 4 + 4 bytes per tail element */
 }
 
 /* Whether a layer takes the direct path rather than the column one, as measured on the
  * Cortex-M4 (docs/firmware.md): with fewer than 4 output channels a gathered column is
- * shared by too few dot products to pay for itself; with a narrow odd cin (below 12) and
- * d = 1 the direct path reads each step's window as one contiguous run, while the column
- * gather splices rows byte by byte at every row end. Wider odd inputs, and d > 1 (where
- * the direct runs are only cin bytes long), are faster through the column. */
-#define PIT_CONV_DIRECT(p) \
-    ((p)->cout < 4 || ((p)->d == 1 && ((p)->cin & 3) != 0 && (p)->cin < 12))
+ * shared by too few dot products to pay for itself. */
+#define PIT_CONV_DIRECT(p) ((p)->cout < 4)
 
 /* Taps j0 <= j < j1 of the output step whose tap 0 reads input row `first` fall inside
  * [0, T); they always form one run. 64-bit: no overflow for huge d. */
@@ -113,7 +110,7 @@ col_pad(col_stream_t *st, uint32_t n)
 static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
 {
     const int cin = p->cin, k = p->k, d = p->d, T = p->T;
-    const int K = cin * k, K4 = K >> 2, Kt = K & 3;
+    const int K = cin * k, K4 = K >> 2;
     const int64_t first = (int64_t)t * p->stride - p->pad_left; /* input row of tap 0 */
     if ((cin & 3) == 0) {
         /* whole rows are whole groups: padding rows are zero groups */
@@ -143,7 +140,7 @@ static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
     if (p->in_zp < -128 || p->in_zp > 127) {
         /* padding bytes equal to in_zp cannot be int8: element by element */
         static const uint8_t pos[4] = {0, 4, 1, 5}; /* element r of a group -> int16 slot */
-        int16_t *tail = col + 8 * K4 + b * Kt;
+        int16_t *tail = col + 8 * K4 + b;
         int i = 0;
         for (int j = 0; j < k; j++) {
             const int64_t ts = first + (int64_t)j * d;
@@ -153,7 +150,7 @@ static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
                 if (i < 4 * K4)
                     col[8 * (i >> 2) + 2 * b + pos[i & 3]] = v;
                 else
-                    tail[i - 4 * K4] = v;
+                    tail[2 * (i - 4 * K4)] = v;
             }
         }
         return;
@@ -176,55 +173,77 @@ static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
             col_row(&st, src, cin);
     }
     col_pad(&st, (uint32_t)(k - j1) * cin);
-    int16_t *tail = col + 8 * K4 + b * Kt; /* st.r == Kt bytes left */
+    int16_t *tail = col + 8 * K4 + b; /* st.r == Kt bytes left */
     for (unsigned i = 0; i < st.r; i++)
-        tail[i] = (int16_t)((int8_t)(st.pend >> (8u * i)) - p->in_zp);
+        tail[2 * i] = (int16_t)((int8_t)(st.pend >> (8u * i)) - p->in_zp);
 }
 
 /* Requantisation constants copied out of the parameter struct: int8 stores may alias
  * anything, so reading them through `p` would reload every field after every store.
- * `fast`: every multiplier of the call is usable by pit_qm_mul() (checked once per call). */
+ * `fast`: every channel of the call takes pit_rq_mul() (checked once per call); a
+ * hand-made layer with other multipliers or shifts takes pit_mbqm(). lo4 / hi4: the
+ * activation bounds in all 4 byte lanes. */
 typedef struct {
     const int32_t *mult, *shift;
     int32_t out_zp, act_min, act_max;
+    uint32_t lo4, hi4;
     int fast;
 } rq_t;
 
 static rq_t rq_make(const pit_conv_q_t *p, int co0, int co1)
 {
-    rq_t q = {p->mult, p->shift, p->out_zp, p->act_min, p->act_max, 1};
+    rq_t q = {p->mult, p->shift, p->out_zp, p->act_min, p->act_max,
+              (uint32_t)(uint8_t)p->act_min * 0x01010101u,
+              (uint32_t)(uint8_t)p->act_max * 0x01010101u, 1};
     for (int o = co0; o < co1; o++)
-        if (p->mult[o] == INT32_MIN || !pit_shift_ok(p->shift[o]))
+        if (!pit_rq_ok(p->mult[o], p->shift[o]))
             q.fast = 0;
     return q;
 }
 
 static inline int8_t rq(const rq_t *q, int32_t acc, int o)
 {
-    return pit_clamp_i8(pit_mbqm(acc, q->mult[o], q->shift[o]) + q->out_zp, q->act_min,
-                        q->act_max);
+    const int32_t v = q->fast ? pit_rq_mul(pit_rq_make(q->mult[o], q->shift[o]), acc)
+                              : pit_mbqm(acc, q->mult[o], q->shift[o]);
+    return pit_clamp_i8(v + q->out_zp, q->act_min, q->act_max);
 }
 
-/* Loads each channel's multiplier/shift once for both steps. Inlined: measured faster
- * than a call even though the MAC loop leaves few registers free. */
-static inline __attribute__((always_inline)) void
-rq_2x2(const rq_t *q, int o, int32_t a00, int32_t a01, int32_t a10, int32_t a11, int8_t *y0,
-       int8_t *y1)
+/* Channels o, o + 1 at steps t (y0) and t + 1 (y1) from acc = {o@t, o@t+1, o+1@t,
+ * o+1@t+1}; each channel's constants are made once for both steps. Out of line: the
+ * caller's block loop keeps many values live, this gets the whole register file. On
+ * ARMv7E-M the four results are saturated to int8 (SSAT), packed into one word, clamped
+ * to the activation range in all lanes at once (SSUB8 / SEL) and stored as two
+ * halfwords. */
+static void __attribute__((noinline)) rq_2x2(const rq_t *q, int o, const int32_t *acc,
+                                             int8_t *y0, int8_t *y1)
 {
-    const int32_t m0 = q->mult[o], s0 = q->shift[o], m1 = q->mult[o + 1], s1 = q->shift[o + 1];
-    const int32_t zp = q->out_zp, lo = q->act_min, hi = q->act_max;
-    if (q->fast) {
-        const pit_qm_t c0 = pit_qm_make(m0, s0), c1 = pit_qm_make(m1, s1);
-        y0[o] = pit_clamp_i8(pit_qm_mul(&c0, a00) + zp, lo, hi);
-        y1[o] = pit_clamp_i8(pit_qm_mul(&c0, a01) + zp, lo, hi);
-        y0[o + 1] = pit_clamp_i8(pit_qm_mul(&c1, a10) + zp, lo, hi);
-        y1[o + 1] = pit_clamp_i8(pit_qm_mul(&c1, a11) + zp, lo, hi);
+    if (!q->fast) {
+        y0[o] = rq(q, acc[0], o);
+        y1[o] = rq(q, acc[1], o);
+        y0[o + 1] = rq(q, acc[2], o + 1);
+        y1[o + 1] = rq(q, acc[3], o + 1);
         return;
     }
-    y0[o] = pit_clamp_i8(pit_mbqm(a00, m0, s0) + zp, lo, hi);
-    y1[o] = pit_clamp_i8(pit_mbqm(a01, m0, s0) + zp, lo, hi);
-    y0[o + 1] = pit_clamp_i8(pit_mbqm(a10, m1, s1) + zp, lo, hi);
-    y1[o + 1] = pit_clamp_i8(pit_mbqm(a11, m1, s1) + zp, lo, hi);
+    const pit_rq_t c0 = pit_rq_make(q->mult[o], q->shift[o]);
+    const pit_rq_t c1 = pit_rq_make(q->mult[o + 1], q->shift[o + 1]);
+    const int32_t zp = q->out_zp;
+#if PIT_SIMD_NATIVE
+    const uint32_t v00 = (uint8_t)pit_ssat8(pit_rq_mul(c0, acc[0]) + zp);
+    const uint32_t v01 = (uint8_t)pit_ssat8(pit_rq_mul(c0, acc[1]) + zp);
+    const uint32_t v10 = (uint8_t)pit_ssat8(pit_rq_mul(c1, acc[2]) + zp);
+    const uint32_t v11 = (uint32_t)pit_ssat8(pit_rq_mul(c1, acc[3]) + zp);
+    uint32_t w = v00 | v10 << 8 | v01 << 16 | v11 << 24;
+    w = pit_min8(pit_max8(w, q->lo4), q->hi4);
+    const uint16_t h0 = (uint16_t)w, h1 = (uint16_t)(w >> 16);
+    memcpy(y0 + o, &h0, 2);
+    memcpy(y1 + o, &h1, 2);
+#else
+    const int32_t lo = q->act_min, hi = q->act_max;
+    y0[o] = pit_clamp_i8(pit_rq_mul(c0, acc[0]) + zp, lo, hi);
+    y1[o] = pit_clamp_i8(pit_rq_mul(c0, acc[1]) + zp, lo, hi);
+    y0[o + 1] = pit_clamp_i8(pit_rq_mul(c1, acc[2]) + zp, lo, hi);
+    y1[o + 1] = pit_clamp_i8(pit_rq_mul(c1, acc[3]) + zp, lo, hi);
+#endif
 }
 
 /* ---- direct path: no column buffer ----
@@ -357,7 +376,7 @@ static void conv_int8_direct(const pit_conv_q_t *p, int co0, int co1)
                     for (int r = 0; r < nrun; r++)
                         dot2c2t(wa + r * run, wb + r * run, x0 + r * xrun, x1 + r * xrun, run,
                                 acc);
-                    rq_2x2(&q, o, acc[0], acc[1], acc[2], acc[3], y0, y1);
+                    rq_2x2(&q, o, acc, y0, y1);
                 } else {
                     int32_t a0 = ia, a1 = ia;
                     for (int r = 0; r < nrun; r++)
@@ -399,7 +418,7 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
     }
     const int T = p->T_out, cout = p->cout;
     const int K = p->cin * p->k, K4 = K >> 2, Kt = K & 3;
-    const int16_t *ta = col + 8 * K4, *tb = ta + Kt;
+    const int16_t *tl = col + 8 * K4; /* tail pairs */
     const rq_t q = rq_make(p, co0, co1);
     const int8_t *const w = p->w;
     const int32_t *const bias = p->bias;
@@ -469,13 +488,14 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
                 }
 #endif
                 for (int r = 0; r < Kt; r++) {
-                    int32_t xa = ta[r], xb = tb[r], wra = wa[r], wrb = wa[K + r];
+                    int32_t xa = tl[2 * r], xb = tl[2 * r + 1], wra = wa[r], wrb = wa[K + r];
                     a00 += wra * xa;
                     a01 += wra * xb;
                     a10 += wrb * xa;
                     a11 += wrb * xb;
                 }
-                rq_2x2(&q, o, a00, a01, a10, a11, y0, y1);
+                const int32_t acc[4] = {a00, a01, a10, a11};
+                rq_2x2(&q, o, acc, y0, y1);
             }
             for (; o < co1; o++) {
                 const int8_t *wa = w + (size_t)o * K;
@@ -492,8 +512,8 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
                     pc += 4;
                 }
                 for (int r = 0; r < Kt; r++) {
-                    a0 += wa[r] * ta[r];
-                    a1 += wa[r] * tb[r];
+                    a0 += wa[r] * tl[2 * r];
+                    a1 += wa[r] * tl[2 * r + 1];
                 }
                 y0[o] = rq(&q, a0, o);
                 y1[o] = rq(&q, a1, o);
@@ -511,7 +531,7 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
                     pc += 4;
                 }
                 for (int r = 0; r < Kt; r++)
-                    a0 += wa[r] * ta[r];
+                    a0 += wa[r] * tl[2 * r];
                 y0[o] = rq(&q, a0, o);
             }
         }
