@@ -177,3 +177,43 @@ def test_frame_sent_while_the_core_is_busy_is_received_whole(qemu_board):
     assert [(f.type, f.seq) for f in frames] == [(0x82, 201), (0x91, 202)], frames
     assert struct.unpack("<I", frames[1].payload)[0] == len(data)
     assert time.monotonic() - start > 1.0  # the bench did keep the core busy a while
+
+
+# (multipliers, shifts) per output channel, cycled: the one-multiply requantisation
+# (converter multipliers, right shifts 2..31, the converter's zero (0, 0), multipliers 1
+# and INT32_MAX) and layers that fall back to the reference arithmetic (a shift of -1, a
+# left shift, an INT32_MIN multiplier).
+_REQUANT = {
+    "fast": ([1 << 30, 2**31 - 1, 1_500_000_000, 0, 1, 1_234_567_890],
+             [-2, -31, -9, 0, -3, -17]),
+    "shift_-1": ([1_100_000_000, 1 << 30], [-1, -8]),
+    "left_shift": ([1_900_000_000, 1 << 30], [3, -6]),
+    "int32_min": ([-(2**31), 1 << 30], [-22, -12]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_REQUANT))
+@pytest.mark.parametrize(("T", "cin", "cout", "k", "d"),
+                         [(9, 1, 9, 5, 2), (11, 5, 7, 3, 4), (8, 9, 1, 4, 8), (7, 3, 5, 1, 1),
+                          (13, 12, 6, 2, 1), (10, 8, 4, 3, 8)])
+def test_int8_conv_requant_extremes_exact(qemu_board, host_board, case, T, cin, cout, k, d):
+    """Every requantisation path of the int8 conv, unclamped (large biases and shift -2
+    saturate int8) and with a narrow activation range, on the board and the host build against the
+    reference: odd and single input / output channels, k = 1, odd T, dilations 1 to 8."""
+    rng = np.random.default_rng(T * cin + cout + k * d)
+    model = int8_conv_model(rng, T, cin, cout, k, d, bias=True)
+    layer = model.layers[0]
+    mults, shifts = _REQUANT[case]
+    layer.multiplier = np.array([mults[o % len(mults)] for o in range(cout)], np.int32)
+    layer.shift = np.array([shifts[o % len(shifts)] for o in range(cout)], np.int32)
+    layer.bias = rng.integers(-40000, 40000, cout).astype(np.int32)
+    for lo, hi in [(-128, 127), (-5, 9)]:
+        layer.act_min, layer.act_max = lo, hi
+        x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+        expect = run_model_reference(model, x)
+        if hi < 127:  # the narrow clamp acts
+            assert (expect == lo).any() or (expect == hi).any()
+        for board in (qemu_board, host_board):
+            board.load(write_model(model))
+            out = np.frombuffer(board.run(x.tobytes()).output, dtype=np.int8).reshape(T, cout)
+            np.testing.assert_array_equal(out, expect, err_msg=f"{case} lo={lo} hi={hi}")

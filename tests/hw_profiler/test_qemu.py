@@ -58,7 +58,7 @@ def test_info(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "firmware   2.1 (protocol 1) on 'netduinoplus2'" in out
+    assert "firmware   2.2 (protocol 1) on 'netduinoplus2'" in out
     # 168e6 ticks/s of virtual time at 1 ns per instruction: 5.952 instructions per tick,
     # one per cycle at 168 MHz
     assert "instruction_time, 168000000 ticks/s" in out

@@ -49,6 +49,15 @@ static inline int32_t pit_ssat8(int32_t x)
     __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x));
     return r;
 }
+/* Bytes [a b c d] from the low bytes of a, b, c, d (BFI, BFI, PKHBT). */
+static inline uint32_t pit_pack4(uint32_t a, uint32_t b, uint32_t c, uint32_t d)
+{
+    __asm__("bfi %0, %1, #8, #8" : "+r"(a) : "r"(b));
+    __asm__("bfi %0, %1, #8, #8" : "+r"(c) : "r"(d));
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(c));
+    return r;
+}
 /* Lane-wise max and min of 4 int8 lanes: SSUB8 sets a GE flag per lane, SEL picks. */
 static inline uint32_t pit_max8(uint32_t a, uint32_t b)
 {

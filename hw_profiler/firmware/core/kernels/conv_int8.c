@@ -209,13 +209,11 @@ static inline int8_t rq(const rq_t *q, int32_t acc, int o)
 }
 
 /* Channels o, o + 1 at steps t (y0) and t + 1 (y1) from acc = {o@t, o@t+1, o+1@t,
- * o+1@t+1}; each channel's constants are made once for both steps. Out of line: the
- * caller's block loop keeps many values live, this gets the whole register file. On
- * ARMv7E-M the four results are saturated to int8 (SSAT), packed into one word, clamped
- * to the activation range in all lanes at once (SSUB8 / SEL) and stored as two
- * halfwords. */
-static void __attribute__((noinline)) rq_2x2(const rq_t *q, int o, const int32_t *acc,
-                                             int8_t *y0, int8_t *y1)
+ * o+1@t+1}; each channel's constants are made once for both steps. On ARMv7E-M the four
+ * results are saturated to int8 (SSAT), packed into one word, clamped to the activation
+ * range in all lanes at once (SSUB8 / SEL) and stored as two halfwords. */
+static inline __attribute__((always_inline)) void
+rq_2x2(const rq_t *q, int o, const int32_t *acc, int8_t *y0, int8_t *y1)
 {
     if (!q->fast) {
         y0[o] = rq(q, acc[0], o);
@@ -228,12 +226,11 @@ static void __attribute__((noinline)) rq_2x2(const rq_t *q, int o, const int32_t
     const pit_rq_t c1 = pit_rq_make(q->mult[o + 1], q->shift[o + 1]);
     const int32_t zp = q->out_zp;
 #if PIT_SIMD_NATIVE
-    const uint32_t v00 = (uint8_t)pit_ssat8(pit_rq_mul(c0, acc[0]) + zp);
-    const uint32_t v01 = (uint8_t)pit_ssat8(pit_rq_mul(c0, acc[1]) + zp);
-    const uint32_t v10 = (uint8_t)pit_ssat8(pit_rq_mul(c1, acc[2]) + zp);
+    const uint32_t v00 = (uint32_t)pit_ssat8(pit_rq_mul(c0, acc[0]) + zp);
+    const uint32_t v01 = (uint32_t)pit_ssat8(pit_rq_mul(c0, acc[1]) + zp);
+    const uint32_t v10 = (uint32_t)pit_ssat8(pit_rq_mul(c1, acc[2]) + zp);
     const uint32_t v11 = (uint32_t)pit_ssat8(pit_rq_mul(c1, acc[3]) + zp);
-    uint32_t w = v00 | v10 << 8 | v01 << 16 | v11 << 24;
-    w = pit_min8(pit_max8(w, q->lo4), q->hi4);
+    const uint32_t w = pit_min8(pit_max8(pit_pack4(v00, v10, v01, v11), q->lo4), q->hi4);
     const uint16_t h0 = (uint16_t)w, h1 = (uint16_t)(w >> 16);
     memcpy(y0 + o, &h0, 2);
     memcpy(y1 + o, &h1, 2);
@@ -410,6 +407,86 @@ static void conv_int8_direct(const pit_conv_q_t *p, int co0, int co1)
     }
 }
 
+/* What a 2 x 2 block of the column path reads, gathered once per pair of steps. */
+typedef struct {
+    const int8_t *w;
+    const int32_t *bias;
+    const int16_t *col;
+    int K, K4, Kt;
+    int8_t *y0, *y1;
+    rq_t q;
+} col_blk_t;
+
+/* Output channels o, o + 1 at both gathered steps: every weight word and column word
+ * loaded feeds two SMLADs (16 MACs per 2 weight loads, 2 LDRD, 4 SXTB16, 8 SMLAD), the
+ * tail pairs feed both steps per load, then the requantisation. Out of line, so the MAC
+ * loop and the requantisation get the whole register file. */
+static void __attribute__((noinline)) col_2x2(const col_blk_t *c, int o)
+{
+    const int K = c->K, Kt = c->Kt;
+    const int8_t *wa = c->w + (size_t)o * K;
+    const uint32_t *pc = (const uint32_t *)(const void *)c->col;
+    int32_t a00 = c->bias ? c->bias[o] : 0, a10 = c->bias ? c->bias[o + 1] : 0;
+    int32_t a01 = a00, a11 = a10;
+#if PIT_SIMD_NATIVE
+    if (c->K4) {
+        /* Hand-scheduled: 18 instructions per 16 MACs, no spills. */
+        uint32_t w0, w1, t0, t1, x0, x1;
+        int n = c->K4;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr    %[w1], [%[wa], %[K]]\n\t"
+            "ldr    %[w0], [%[wa]], #4\n\t"
+            "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"
+            "sxtb16 %[t0], %[w0]\n\t"
+            "sxtb16 %[t1], %[w1]\n\t"
+            "smlad  %[a00], %[t0], %[x0], %[a00]\n\t"
+            "smlad  %[a01], %[t0], %[x1], %[a01]\n\t"
+            "smlad  %[a10], %[t1], %[x0], %[a10]\n\t"
+            "smlad  %[a11], %[t1], %[x1], %[a11]\n\t"
+            "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"
+            "sxtb16 %[w0], %[w0], ror #8\n\t"
+            "sxtb16 %[w1], %[w1], ror #8\n\t"
+            "smlad  %[a00], %[w0], %[x0], %[a00]\n\t"
+            "smlad  %[a01], %[w0], %[x1], %[a01]\n\t"
+            "smlad  %[a10], %[w1], %[x0], %[a10]\n\t"
+            "smlad  %[a11], %[w1], %[x1], %[a11]\n\t"
+            "subs   %[n], %[n], #1\n\t"
+            "bne    1b\n\t"
+            : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
+              [wa] "+r"(wa), [pc] "+r"(pc), [n] "+r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1),
+              [t0] "=&r"(t0), [t1] "=&r"(t1), [x0] "=&r"(x0), [x1] "=&r"(x1)
+            : [K] "r"(K)
+            : "cc", "memory");
+    }
+#else
+    for (int n = c->K4; n; n--, pc += 4) {
+        uint32_t wva = pit_read32(wa), wvb = pit_read32(wa + K);
+        wa += 4;
+        uint32_t wa02 = pit_sxtb16(wva), wb02 = pit_sxtb16(wvb);
+        a00 = pit_smlad(wa02, pc[0], a00);
+        a01 = pit_smlad(wa02, pc[1], a01);
+        a10 = pit_smlad(wb02, pc[0], a10);
+        a11 = pit_smlad(wb02, pc[1], a11);
+        uint32_t wa13 = pit_sxtb16_ror8(wva), wb13 = pit_sxtb16_ror8(wvb);
+        a00 = pit_smlad(wa13, pc[2], a00);
+        a01 = pit_smlad(wa13, pc[3], a01);
+        a10 = pit_smlad(wb13, pc[2], a10);
+        a11 = pit_smlad(wb13, pc[3], a11);
+    }
+#endif
+    const int16_t *tl = (const int16_t *)(const void *)pc;
+    for (int r = 0; r < Kt; r++) {
+        const int32_t xa = tl[2 * r], xb = tl[2 * r + 1], wra = wa[r], wrb = wa[K + r];
+        a00 += wra * xa;
+        a01 += wra * xb;
+        a10 += wrb * xa;
+        a11 += wrb * xb;
+    }
+    const int32_t acc[4] = {a00, a01, a10, a11};
+    rq_2x2(&c->q, o, acc, c->y0, c->y1);
+}
+
 void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
 {
     if (PIT_CONV_DIRECT(p)) {
@@ -423,6 +500,7 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
     const int8_t *const w = p->w;
     const int32_t *const bias = p->bias;
     const uint32_t *cend = (const uint32_t *)(const void *)col + 4 * K4;
+    col_blk_t blk = {w, bias, col, K, K4, Kt, NULL, NULL, q};
     for (int t = 0; t < T; t += 2) {
         const int two = t + 1 < T;
         gather_q7(p, t, col, 0);
@@ -431,72 +509,10 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
         int8_t *y0 = p->y + (size_t)t * cout, *y1 = y0 + cout;
         int o = co0;
         if (two) {
-            /* 2 output channels x 2 time steps: every weight word and column word loaded
-             * feeds two SMLADs (16 MACs per 6 loads, 4 SXTB16, 8 SMLAD). */
-            for (; o + 1 < co1; o += 2) {
-                const int8_t *wa = w + (size_t)o * K;
-                const uint32_t *pc = (const uint32_t *)(const void *)col;
-                int32_t b0 = bias ? bias[o] : 0, b1 = bias ? bias[o + 1] : 0;
-                int32_t a00 = b0, a01 = b0, a10 = b1, a11 = b1;
-#if PIT_SIMD_NATIVE
-                if (K4) {
-                    /* Hand-scheduled: 18 instructions per 16 MACs, no spills. */
-                    uint32_t w0, w1, t0, t1, x0, x1;
-                    int n = K4;
-                    __asm__ volatile(
-                        "1:\n\t"
-                        "ldr    %[w1], [%[wa], %[K]]\n\t"
-                        "ldr    %[w0], [%[wa]], #4\n\t"
-                        "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"
-                        "sxtb16 %[t0], %[w0]\n\t"
-                        "sxtb16 %[t1], %[w1]\n\t"
-                        "smlad  %[a00], %[t0], %[x0], %[a00]\n\t"
-                        "smlad  %[a01], %[t0], %[x1], %[a01]\n\t"
-                        "smlad  %[a10], %[t1], %[x0], %[a10]\n\t"
-                        "smlad  %[a11], %[t1], %[x1], %[a11]\n\t"
-                        "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"
-                        "sxtb16 %[w0], %[w0], ror #8\n\t"
-                        "sxtb16 %[w1], %[w1], ror #8\n\t"
-                        "smlad  %[a00], %[w0], %[x0], %[a00]\n\t"
-                        "smlad  %[a01], %[w0], %[x1], %[a01]\n\t"
-                        "smlad  %[a10], %[w1], %[x0], %[a10]\n\t"
-                        "smlad  %[a11], %[w1], %[x1], %[a11]\n\t"
-                        "subs   %[n], %[n], #1\n\t"
-                        "bne    1b\n\t"
-                        : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
-                          [wa] "+r"(wa), [pc] "+r"(pc), [n] "+r"(n), [w0] "=&r"(w0),
-                          [w1] "=&r"(w1), [t0] "=&r"(t0), [t1] "=&r"(t1), [x0] "=&r"(x0),
-                          [x1] "=&r"(x1)
-                        : [K] "r"(K)
-                        : "cc", "memory");
-                }
-#else
-                while (pc != cend) {
-                    uint32_t wva = pit_read32(wa), wvb = pit_read32(wa + K);
-                    wa += 4;
-                    uint32_t wa02 = pit_sxtb16(wva), wb02 = pit_sxtb16(wvb);
-                    a00 = pit_smlad(wa02, pc[0], a00);
-                    a01 = pit_smlad(wa02, pc[1], a01);
-                    a10 = pit_smlad(wb02, pc[0], a10);
-                    a11 = pit_smlad(wb02, pc[1], a11);
-                    uint32_t wa13 = pit_sxtb16_ror8(wva), wb13 = pit_sxtb16_ror8(wvb);
-                    a00 = pit_smlad(wa13, pc[2], a00);
-                    a01 = pit_smlad(wa13, pc[3], a01);
-                    a10 = pit_smlad(wb13, pc[2], a10);
-                    a11 = pit_smlad(wb13, pc[3], a11);
-                    pc += 4;
-                }
-#endif
-                for (int r = 0; r < Kt; r++) {
-                    int32_t xa = tl[2 * r], xb = tl[2 * r + 1], wra = wa[r], wrb = wa[K + r];
-                    a00 += wra * xa;
-                    a01 += wra * xb;
-                    a10 += wrb * xa;
-                    a11 += wrb * xb;
-                }
-                const int32_t acc[4] = {a00, a01, a10, a11};
-                rq_2x2(&q, o, acc, y0, y1);
-            }
+            blk.y0 = y0;
+            blk.y1 = y1;
+            for (; o + 1 < co1; o += 2)
+                col_2x2(&blk, o);
             for (; o < co1; o++) {
                 const int8_t *wa = w + (size_t)o * K;
                 const uint32_t *pc = (const uint32_t *)(const void *)col;
