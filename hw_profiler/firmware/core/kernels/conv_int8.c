@@ -42,6 +42,10 @@ static inline void tap_range(const pit_conv_q_t *p, int64_t first, int *j0, int 
     *j1 = (int)e;
 }
 
+/* The column holds the input values themselves (int16 x, padding taps as in_zp): the
+ * zero point is folded into each channel's bias once per call (bias - in_zp * sum w), so
+ * converting a word is two SXTB16. */
+
 /* Byte stream into the column's groups: r bytes (r < 4) wait in pend. */
 typedef struct {
     uint32_t *out;
@@ -104,20 +108,19 @@ col_pad(col_stream_t *st, uint32_t n)
 }
 
 /* Gather the dilated input column of output step t as int16 (x - in_zp, so the zero
- * padding on either side is 0) into slot `b` (0 = a, 1 = b) of the column buffer. Done
- * once per time step and shared by all output channels: dilation and stride only change
- * the source rows. */
+ * padding on either side is 0) into slot `b` (0 = a, 1 = b) of the column buffer. Done once per time step and shared by all
+ * output channels: dilation and stride only change the source rows. */
 static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
 {
     const int cin = p->cin, k = p->k, d = p->d, T = p->T;
     const int K = cin * k, K4 = K >> 2;
     const int64_t first = (int64_t)t * p->stride - p->pad_left; /* input row of tap 0 */
+    const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u;
+    int j0, j1;
+    tap_range(p, first, &j0, &j1);
     if ((cin & 3) == 0) {
-        /* whole rows are whole groups: padding rows are zero groups */
-        const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u;
+        /* whole rows are whole groups */
         uint32_t *out = (uint32_t *)(void *)col + b;
-        int j0, j1;
-        tap_range(p, first, &j0, &j1);
         for (int n = j0 * (cin >> 2); n; n--, out += 4)
             out[0] = out[2] = 0;
         if (j0 < j1) {
@@ -146,7 +149,7 @@ static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
             const int64_t ts = first + (int64_t)j * d;
             const int8_t *src = ts >= 0 && ts < T ? p->x + (size_t)ts * cin : NULL;
             for (int c = 0; c < cin; c++, i++) {
-                int16_t v = src ? (int16_t)(src[c] - p->in_zp) : 0;
+                const int16_t v = src ? (int16_t)(src[c] - p->in_zp) : 0;
                 if (i < 4 * K4)
                     col[8 * (i >> 2) + 2 * b + pos[i & 3]] = v;
                 else
@@ -155,16 +158,33 @@ static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
         }
         return;
     }
+    if (cin == 1) {
+        /* one byte per tap: 4 taps per group, read with the row step */
+        uint32_t *out = (uint32_t *)(void *)col + b;
+        int16_t *tail = col + 8 * K4 + b;
+        const int32_t zp = p->in_zp;
+        const int8_t *src = p->x + (first + (int64_t)j0 * d);
+        int j = 0;
+        for (; j + 4 <= k; j += 4, out += 4) {
+            int32_t v[4];
+            for (int i = 0; i < 4; i++) {
+                const int ji = j + i;
+                v[i] = ji >= j0 && ji < j1 ? src[(ptrdiff_t)(ji - j0) * d] - zp : 0;
+            }
+            out[0] = (uint32_t)(uint16_t)v[0] | (uint32_t)v[2] << 16;
+            out[2] = (uint32_t)(uint16_t)v[1] | (uint32_t)v[3] << 16;
+        }
+        for (int i = 0; j < k; j++, i++)
+            tail[2 * i] = (int16_t)(j >= j0 && j < j1 ? src[(ptrdiff_t)(j - j0) * d] - zp : 0);
+        return;
+    }
     /* cin % 4 != 0: the k rows (padding rows as cin bytes equal to in_zp, which become 0)
-     * are streamed as one byte sequence; whole words are read from each row and spliced
-     * onto the r bytes left over from the previous rows, and every complete word becomes
-     * one group. Only the last cin % 4 bytes of a row are read one by one, so no read goes
-     * past the row. Padding taps (before j0, from j1 on) are appended in bulk. */
-    int j0, j1;
-    tap_range(p, first, &j0, &j1);
-    col_stream_t st = {(uint32_t *)(void *)col + b, 0, 0,
-                       (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u,
-                       (uint32_t)(uint8_t)p->in_zp};
+     * are streamed as
+     * one byte sequence; whole words are read from each row and spliced onto the r bytes
+     * left over from the previous rows, and every complete word becomes one group. Only
+     * the last cin % 4 bytes of a row are read one by one, so no read goes past the row.
+     * Padding taps (before j0, from j1 on) are appended in bulk. */
+    col_stream_t st = {(uint32_t *)(void *)col + b, 0, 0, off, (uint32_t)(uint8_t)p->in_zp};
     col_pad(&st, (uint32_t)j0 * cin);
     if (j0 < j1) {
         const int8_t *src = p->x + (size_t)(first + (int64_t)j0 * d) * cin;
@@ -176,6 +196,35 @@ static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
     int16_t *tail = col + 8 * K4 + b; /* st.r == Kt bytes left */
     for (unsigned i = 0; i < st.r; i++)
         tail[2 * i] = (int16_t)((int8_t)(st.pend >> (8u * i)) - p->in_zp);
+}
+
+/* Both steps of a pair (t, and t + 1 when `two`; otherwise t again). Pairs whose steps
+ * have every tap in range and whole-word rows take one loop over both steps. */
+static void gather_pair(const pit_conv_q_t *p, int t, int two, int16_t *col)
+{
+    const int cin = p->cin, stride = p->stride;
+    const int64_t first = (int64_t)t * stride - p->pad_left;
+    if ((cin & 3) == 0 && two && first >= 0 &&
+        first + stride + (int64_t)(p->k - 1) * p->d < p->T) {
+        const int8_t *xa = p->x + (size_t)first * cin, *xb = xa + (size_t)stride * cin;
+        const size_t skip = (size_t)(p->d - 1) * cin;
+        const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u;
+        uint32_t *out = (uint32_t *)(void *)col;
+        for (int j = p->k; j; j--, xa += skip, xb += skip) {
+            for (int n = cin >> 2; n; n--, out += 4) {
+                const uint32_t va = pit_read32(xa), vb = pit_read32(xb);
+                xa += 4;
+                xb += 4;
+                out[0] = pit_sadd16(pit_sxtb16(va), off);
+                out[1] = pit_sadd16(pit_sxtb16(vb), off);
+                out[2] = pit_sadd16(pit_sxtb16_ror8(va), off);
+                out[3] = pit_sadd16(pit_sxtb16_ror8(vb), off);
+            }
+        }
+        return;
+    }
+    gather_q7(p, t, col, 0);
+    gather_q7(p, two ? t + 1 : t, col, 1);
 }
 
 /* Requantisation constants copied out of the parameter struct: int8 stores may alias
@@ -407,84 +456,194 @@ static void conv_int8_direct(const pit_conv_q_t *p, int co0, int co1)
     }
 }
 
-/* What a 2 x 2 block of the column path reads, gathered once per pair of steps. */
+/* ---- column path ----
+ * Per-channel constants (bias, and the requantisation's multiplier and shift terms) are
+ * made once per call into a table on the stack, for up to PIT_CHUNK channels at a time;
+ * with more channels the steps are gathered once per chunk. */
+#define PIT_CHUNK 32
+
 typedef struct {
-    const int8_t *w;
-    const int32_t *bias;
+    int32_t bias, m, ahi, rm1; /* pit_rq_t terms; for a `fast` = 0 call, ahi is the shift */
+} chan_t;
+
+typedef struct {
+    int32_t zp;
+    uint32_t lo4, hi4; /* activation bounds in all 4 byte lanes */
+    int32_t lo, hi;
+    int fast;          /* every channel takes pit_rq_mul() */
     const int16_t *col;
     int K, K4, Kt;
-    int8_t *y0, *y1;
-    rq_t q;
-} col_blk_t;
+} col_t;
 
-/* Output channels o, o + 1 at both gathered steps: every weight word and column word
- * loaded feeds two SMLADs (16 MACs per 2 weight loads, 2 LDRD, 4 SXTB16, 8 SMLAD), the
- * tail pairs feed both steps per load, then the requantisation. Out of line, so the MAC
- * loop and the requantisation get the whole register file. */
-static void __attribute__((noinline)) col_2x2(const col_blk_t *c, int o)
+static inline int8_t rq1(const col_t *c, const chan_t *e, int32_t acc)
 {
-    const int K = c->K, Kt = c->Kt;
-    const int8_t *wa = c->w + (size_t)o * K;
-    const uint32_t *pc = (const uint32_t *)(const void *)c->col;
-    int32_t a00 = c->bias ? c->bias[o] : 0, a10 = c->bias ? c->bias[o + 1] : 0;
-    int32_t a01 = a00, a11 = a10;
+    const pit_rq_t r = {e->m, e->ahi, e->rm1};
+    const int32_t v = c->fast ? pit_rq_mul(r, acc) : pit_mbqm(acc, e->m, e->ahi);
+    return pit_clamp_i8(v + c->zp, c->lo, c->hi);
+}
+
+/* Channels e[0], e[1] at the two steps (acc a00, a01 and a10, a11) to y0[0..1], y1[0..1].
+ * On ARMv7E-M: per output AND, ORR, ADD, SMLAL, ASR (pit_rq_mul), ADD, SSAT; the four
+ * results packed into one word (BFI, BFI, PKHBT), clamped to the activation range in all
+ * lanes at once (SSUB8 / SEL) and stored as two halfwords. */
+static inline __attribute__((always_inline)) void
+rq_block(const col_t *c, const chan_t *e, int32_t a00, int32_t a01, int32_t a10, int32_t a11,
+       int8_t *y0, int8_t *y1)
+{
 #if PIT_SIMD_NATIVE
-    if (c->K4) {
-        /* Hand-scheduled: 18 instructions per 16 MACs, no spills. */
-        uint32_t w0, w1, t0, t1, x0, x1;
-        int n = c->K4;
+    if (c->fast) {
+        uint32_t m, h, r, lo, hi;
         __asm__ volatile(
-            "1:\n\t"
-            "ldr    %[w1], [%[wa], %[K]]\n\t"
-            "ldr    %[w0], [%[wa]], #4\n\t"
-            "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"
-            "sxtb16 %[t0], %[w0]\n\t"
-            "sxtb16 %[t1], %[w1]\n\t"
-            "smlad  %[a00], %[t0], %[x0], %[a00]\n\t"
-            "smlad  %[a01], %[t0], %[x1], %[a01]\n\t"
-            "smlad  %[a10], %[t1], %[x0], %[a10]\n\t"
-            "smlad  %[a11], %[t1], %[x1], %[a11]\n\t"
-            "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"
-            "sxtb16 %[w0], %[w0], ror #8\n\t"
-            "sxtb16 %[w1], %[w1], ror #8\n\t"
-            "smlad  %[a00], %[w0], %[x0], %[a00]\n\t"
-            "smlad  %[a01], %[w0], %[x1], %[a01]\n\t"
-            "smlad  %[a10], %[w1], %[x0], %[a10]\n\t"
-            "smlad  %[a11], %[w1], %[x1], %[a11]\n\t"
-            "subs   %[n], %[n], #1\n\t"
-            "bne    1b\n\t"
-            : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
-              [wa] "+r"(wa), [pc] "+r"(pc), [n] "+r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1),
-              [t0] "=&r"(t0), [t1] "=&r"(t1), [x0] "=&r"(x0), [x1] "=&r"(x1)
-            : [K] "r"(K)
+            "ldrd   %[m], %[h], [%[e], #4]\n\t"
+            "ldr    %[r], [%[e], #12]\n\t"
+            "and    %[lo], %[a00], #0x80000000\n\t"
+            "orr    %[lo], %[lo], #0x40000000\n\t"
+            "add    %[hi], %[h], %[a00], asr #31\n\t"
+            "smlal  %[lo], %[hi], %[a00], %[m]\n\t"
+            "asr    %[a00], %[hi], %[r]\n\t"
+            "and    %[lo], %[a01], #0x80000000\n\t"
+            "orr    %[lo], %[lo], #0x40000000\n\t"
+            "add    %[hi], %[h], %[a01], asr #31\n\t"
+            "smlal  %[lo], %[hi], %[a01], %[m]\n\t"
+            "asr    %[a01], %[hi], %[r]\n\t"
+            "ldrd   %[m], %[h], [%[e], #20]\n\t"
+            "ldr    %[r], [%[e], #28]\n\t"
+            "and    %[lo], %[a10], #0x80000000\n\t"
+            "orr    %[lo], %[lo], #0x40000000\n\t"
+            "add    %[hi], %[h], %[a10], asr #31\n\t"
+            "smlal  %[lo], %[hi], %[a10], %[m]\n\t"
+            "asr    %[a10], %[hi], %[r]\n\t"
+            "and    %[lo], %[a11], #0x80000000\n\t"
+            "orr    %[lo], %[lo], #0x40000000\n\t"
+            "add    %[hi], %[h], %[a11], asr #31\n\t"
+            "smlal  %[lo], %[hi], %[a11], %[m]\n\t"
+            "asr    %[a11], %[hi], %[r]\n\t"
+            "ldr    %[m], [%[c]]\n\t"
+            "ldrd   %[h], %[r], [%[c], #4]\n\t"
+            "add    %[a00], %[a00], %[m]\n\t"
+            "add    %[a01], %[a01], %[m]\n\t"
+            "add    %[a10], %[a10], %[m]\n\t"
+            "add    %[a11], %[a11], %[m]\n\t"
+            "ssat   %[a00], #8, %[a00]\n\t"
+            "ssat   %[a01], #8, %[a01]\n\t"
+            "ssat   %[a10], #8, %[a10]\n\t"
+            "ssat   %[a11], #8, %[a11]\n\t"
+            "bfi    %[a00], %[a10], #8, #8\n\t"
+            "bfi    %[a01], %[a11], #8, #8\n\t"
+            "pkhbt  %[a00], %[a00], %[a01], lsl #16\n\t"
+            "ssub8  %[lo], %[a00], %[h]\n\t"
+            "sel    %[a00], %[a00], %[h]\n\t"
+            "ssub8  %[lo], %[a00], %[r]\n\t"
+            "sel    %[a00], %[r], %[a00]\n\t"
+            "strh   %[a00], [%[y0]]\n\t"
+            "lsr    %[a00], %[a00], #16\n\t"
+            "strh   %[a00], [%[y1]]\n\t"
+            : [a00] "+&r"(a00), [a01] "+&r"(a01), [a10] "+&r"(a10), [a11] "+&r"(a11),
+              [m] "=&r"(m), [h] "=&r"(h), [r] "=&r"(r), [lo] "=&r"(lo), [hi] "=&r"(hi)
+            : [e] "r"(e), [c] "r"(c), [y0] "r"(y0), [y1] "r"(y1)
             : "cc", "memory");
-    }
-#else
-    for (int n = c->K4; n; n--, pc += 4) {
-        uint32_t wva = pit_read32(wa), wvb = pit_read32(wa + K);
-        wa += 4;
-        uint32_t wa02 = pit_sxtb16(wva), wb02 = pit_sxtb16(wvb);
-        a00 = pit_smlad(wa02, pc[0], a00);
-        a01 = pit_smlad(wa02, pc[1], a01);
-        a10 = pit_smlad(wb02, pc[0], a10);
-        a11 = pit_smlad(wb02, pc[1], a11);
-        uint32_t wa13 = pit_sxtb16_ror8(wva), wb13 = pit_sxtb16_ror8(wvb);
-        a00 = pit_smlad(wa13, pc[2], a00);
-        a01 = pit_smlad(wa13, pc[3], a01);
-        a10 = pit_smlad(wb13, pc[2], a10);
-        a11 = pit_smlad(wb13, pc[3], a11);
+        return;
     }
 #endif
-    const int16_t *tl = (const int16_t *)(const void *)pc;
-    for (int r = 0; r < Kt; r++) {
-        const int32_t xa = tl[2 * r], xb = tl[2 * r + 1], wra = wa[r], wrb = wa[K + r];
-        a00 += wra * xa;
-        a01 += wra * xb;
-        a10 += wrb * xa;
-        a11 += wrb * xb;
+    y0[0] = rq1(c, e, a00);
+    y1[0] = rq1(c, e, a01);
+    y0[1] = rq1(c, e + 1, a10);
+    y1[1] = rq1(c, e + 1, a11);
+}
+
+/* n pairs of output channels (weights from w, constants from e) at both gathered steps:
+ * every weight word and column word loaded feeds two SMLADs (16 MACs per 2 weight loads,
+ * 2 LDRD, 4 SXTB16, 8 SMLAD; hand-scheduled on ARMv7E-M, 18 instructions, no spills), the
+ * tail pairs feed both steps per load. Out of line, so the loop gets the whole register
+ * file. */
+static void __attribute__((noinline))
+col_pairs(const col_t *c, const chan_t *e, const int8_t *w, int n, int8_t *y0, int8_t *y1)
+{
+    const int K = c->K, Kt = c->Kt;
+    for (; n; n--, e += 2, w += 2 * K, y0 += 2, y1 += 2) {
+        const int8_t *wa = w;
+        const uint32_t *pc = (const uint32_t *)(const void *)c->col;
+        int32_t a00 = e[0].bias, a10 = e[1].bias, a01 = a00, a11 = a10;
+#if PIT_SIMD_NATIVE
+        if (c->K4) {
+            uint32_t w0, w1, t0, t1, x0, x1;
+            int k4 = c->K4;
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr    %[w1], [%[wa], %[K]]\n\t"
+                "ldr    %[w0], [%[wa]], #4\n\t"
+                "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"
+                "sxtb16 %[t0], %[w0]\n\t"
+                "sxtb16 %[t1], %[w1]\n\t"
+                "smlad  %[a00], %[t0], %[x0], %[a00]\n\t"
+                "smlad  %[a01], %[t0], %[x1], %[a01]\n\t"
+                "smlad  %[a10], %[t1], %[x0], %[a10]\n\t"
+                "smlad  %[a11], %[t1], %[x1], %[a11]\n\t"
+                "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"
+                "sxtb16 %[w0], %[w0], ror #8\n\t"
+                "sxtb16 %[w1], %[w1], ror #8\n\t"
+                "smlad  %[a00], %[w0], %[x0], %[a00]\n\t"
+                "smlad  %[a01], %[w0], %[x1], %[a01]\n\t"
+                "smlad  %[a10], %[w1], %[x0], %[a10]\n\t"
+                "smlad  %[a11], %[w1], %[x1], %[a11]\n\t"
+                "subs   %[n], %[n], #1\n\t"
+                "bne    1b\n\t"
+                : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11),
+                  [wa] "+r"(wa), [pc] "+r"(pc), [n] "+r"(k4), [w0] "=&r"(w0),
+                  [w1] "=&r"(w1), [t0] "=&r"(t0), [t1] "=&r"(t1), [x0] "=&r"(x0),
+                  [x1] "=&r"(x1)
+                : [K] "r"(K)
+                : "cc", "memory");
+        }
+#else
+        for (int k4 = c->K4; k4; k4--, pc += 4) {
+            const uint32_t wva = pit_read32(wa), wvb = pit_read32(wa + K);
+            wa += 4;
+            const uint32_t wa02 = pit_sxtb16(wva), wb02 = pit_sxtb16(wvb);
+            a00 = pit_smlad(wa02, pc[0], a00);
+            a01 = pit_smlad(wa02, pc[1], a01);
+            a10 = pit_smlad(wb02, pc[0], a10);
+            a11 = pit_smlad(wb02, pc[1], a11);
+            const uint32_t wa13 = pit_sxtb16_ror8(wva), wb13 = pit_sxtb16_ror8(wvb);
+            a00 = pit_smlad(wa13, pc[2], a00);
+            a01 = pit_smlad(wa13, pc[3], a01);
+            a10 = pit_smlad(wb13, pc[2], a10);
+            a11 = pit_smlad(wb13, pc[3], a11);
+        }
+#endif
+        const int16_t *tl = (const int16_t *)(const void *)pc;
+        for (int r = 0; r < Kt; r++) {
+            const int32_t xa = tl[2 * r], xb = tl[2 * r + 1], wra = wa[r], wrb = wa[K + r];
+            a00 += wra * xa;
+            a01 += wra * xb;
+            a10 += wrb * xa;
+            a11 += wrb * xb;
+        }
+        rq_block(c, e, a00, a01, a10, a11, y0, y1);
     }
-    const int32_t acc[4] = {a00, a01, a10, a11};
-    rq_2x2(&c->q, o, acc, c->y0, c->y1);
+}
+
+/* The last channel of an odd count at both gathered steps. */
+static void col_one(const col_t *c, const chan_t *e, const int8_t *wa, int8_t *y0, int8_t *y1)
+{
+    const uint32_t *pc = (const uint32_t *)(const void *)c->col;
+    int32_t a0 = e->bias, a1 = a0;
+    for (int k4 = c->K4; k4; k4--, pc += 4) {
+        const uint32_t wv = pit_read32(wa);
+        wa += 4;
+        const uint32_t w02 = pit_sxtb16(wv), w13 = pit_sxtb16_ror8(wv);
+        a0 = pit_smlad(w02, pc[0], a0);
+        a1 = pit_smlad(w02, pc[1], a1);
+        a0 = pit_smlad(w13, pc[2], a0);
+        a1 = pit_smlad(w13, pc[3], a1);
+    }
+    const int16_t *tl = (const int16_t *)(const void *)pc;
+    for (int r = 0; r < c->Kt; r++) {
+        a0 += wa[r] * tl[2 * r];
+        a1 += wa[r] * tl[2 * r + 1];
+    }
+    *y0 = rq1(c, e, a0);
+    *y1 = rq1(c, e, a1);
 }
 
 void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
@@ -493,63 +652,32 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
         conv_int8_direct(p, co0, co1);
         return;
     }
-    const int T = p->T_out, cout = p->cout;
-    const int K = p->cin * p->k, K4 = K >> 2, Kt = K & 3;
-    const int16_t *tl = col + 8 * K4; /* tail pairs */
-    const rq_t q = rq_make(p, co0, co1);
-    const int8_t *const w = p->w;
-    const int32_t *const bias = p->bias;
-    const uint32_t *cend = (const uint32_t *)(const void *)col + 4 * K4;
-    col_blk_t blk = {w, bias, col, K, K4, Kt, NULL, NULL, q};
-    for (int t = 0; t < T; t += 2) {
-        const int two = t + 1 < T;
-        gather_q7(p, t, col, 0);
-        if (two)
-            gather_q7(p, t + 1, col, 1);
-        int8_t *y0 = p->y + (size_t)t * cout, *y1 = y0 + cout;
-        int o = co0;
-        if (two) {
-            blk.y0 = y0;
-            blk.y1 = y1;
-            for (; o + 1 < co1; o += 2)
-                col_2x2(&blk, o);
-            for (; o < co1; o++) {
-                const int8_t *wa = w + (size_t)o * K;
-                const uint32_t *pc = (const uint32_t *)(const void *)col;
-                int32_t a0 = bias ? bias[o] : 0, a1 = a0;
-                while (pc != cend) {
-                    uint32_t wv = pit_read32(wa);
-                    wa += 4;
-                    uint32_t w02 = pit_sxtb16(wv), w13 = pit_sxtb16_ror8(wv);
-                    a0 = pit_smlad(w02, pc[0], a0);
-                    a0 = pit_smlad(w13, pc[2], a0);
-                    a1 = pit_smlad(w02, pc[1], a1);
-                    a1 = pit_smlad(w13, pc[3], a1);
-                    pc += 4;
-                }
-                for (int r = 0; r < Kt; r++) {
-                    a0 += wa[r] * tl[2 * r];
-                    a1 += wa[r] * tl[2 * r + 1];
-                }
-                y0[o] = rq(&q, a0, o);
-                y1[o] = rq(&q, a1, o);
-            }
-        } else {
-            for (; o < co1; o++) {
-                const int8_t *wa = w + (size_t)o * K;
-                const uint32_t *pc = (const uint32_t *)(const void *)col;
-                int32_t a0 = bias ? bias[o] : 0;
-                while (pc != cend) {
-                    uint32_t wv = pit_read32(wa);
-                    wa += 4;
-                    a0 = pit_smlad(pit_sxtb16(wv), pc[0], a0);
-                    a0 = pit_smlad(pit_sxtb16_ror8(wv), pc[2], a0);
-                    pc += 4;
-                }
-                for (int r = 0; r < Kt; r++)
-                    a0 += wa[r] * tl[2 * r];
-                y0[o] = rq(&q, a0, o);
-            }
+    const int T = p->T_out, cout = p->cout, K = p->cin * p->k;
+    col_t c = {p->out_zp, (uint32_t)(uint8_t)p->act_min * 0x01010101u,
+               (uint32_t)(uint8_t)p->act_max * 0x01010101u, p->act_min, p->act_max, 1, col,
+               K, K >> 2, K & 3};
+    for (int o = co0; o < co1; o++)
+        if (!pit_rq_ok(p->mult[o], p->shift[o]))
+            c.fast = 0;
+    chan_t tab[PIT_CHUNK];
+    int8_t sink[PIT_CHUNK]; /* the second step's outputs when T_out is odd */
+    for (int c0 = co0; c0 < co1; c0 += PIT_CHUNK) {
+        const int n = co1 - c0 < PIT_CHUNK ? co1 - c0 : PIT_CHUNK;
+        const int8_t *w = p->w + (size_t)c0 * K;
+        for (int i = 0; i < n; i++) {
+            const int o = c0 + i;
+            const pit_rq_t r = pit_rq_make(p->mult[o], p->shift[o]);
+            const chan_t e = {p->bias ? p->bias[o] : 0, p->mult[o], c.fast ? r.ahi : p->shift[o],
+                              r.rm1};
+            tab[i] = e;
+        }
+        for (int t = 0; t < T; t += 2) {
+            const int two = t + 1 < T;
+            gather_pair(p, t, two, col);
+            int8_t *y0 = p->y + (size_t)t * cout + c0, *y1 = two ? y0 + cout : sink;
+            col_pairs(&c, tab, w, n >> 1, y0, y1);
+            if (n & 1)
+                col_one(&c, tab + n - 1, w + (size_t)(n - 1) * K, y0 + n - 1, y1 + n - 1);
         }
     }
 }
