@@ -198,33 +198,53 @@ static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
         tail[2 * i] = (int16_t)((int8_t)(st.pend >> (8u * i)) - p->in_zp);
 }
 
-/* Both steps of a pair (t, and t + 1 when `two`; otherwise t again). Pairs whose steps
- * have every tap in range and whole-word rows take one loop over both steps. */
-static void gather_pair(const pit_conv_q_t *p, int t, int two, int16_t *col)
+/* Steps t and t + 1, every tap in range, whole-word rows (C_in % 4 == 0): rows of both
+ * steps converted in one pass, the group's four words stored as two pairs (per 4
+ * elements of both steps: 2 loads, 4 SXTB16, 4 SADD16, 2 STRD on ARMv7E-M). */
+static void gather_rows2(const int8_t *xa, const int8_t *xb, uint32_t *out, int k, int n4,
+                         size_t skip, uint32_t off)
 {
-    const int cin = p->cin, stride = p->stride;
-    const int64_t first = (int64_t)t * stride - p->pad_left;
-    if ((cin & 3) == 0 && two && first >= 0 &&
-        first + stride + (int64_t)(p->k - 1) * p->d < p->T) {
-        const int8_t *xa = p->x + (size_t)first * cin, *xb = xa + (size_t)stride * cin;
-        const size_t skip = (size_t)(p->d - 1) * cin;
-        const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u;
-        uint32_t *out = (uint32_t *)(void *)col;
-        for (int j = p->k; j; j--, xa += skip, xb += skip) {
-            for (int n = cin >> 2; n; n--, out += 4) {
-                const uint32_t va = pit_read32(xa), vb = pit_read32(xb);
-                xa += 4;
-                xb += 4;
-                out[0] = pit_sadd16(pit_sxtb16(va), off);
-                out[1] = pit_sadd16(pit_sxtb16(vb), off);
-                out[2] = pit_sadd16(pit_sxtb16_ror8(va), off);
-                out[3] = pit_sadd16(pit_sxtb16_ror8(vb), off);
-            }
+#if PIT_SIMD_NATIVE
+    uint32_t n, va, vb, t0, t1;
+    __asm__ volatile(
+        "1:\n\t"
+        "mov    %[n], %[n4]\n\t"
+        "2:\n\t"
+        "ldr    %[va], [%[xa]], #4\n\t"
+        "ldr    %[vb], [%[xb]], #4\n\t"
+        "sxtb16 %[t0], %[va]\n\t"
+        "sxtb16 %[t1], %[vb]\n\t"
+        "sadd16 %[t0], %[t0], %[off]\n\t"
+        "sadd16 %[t1], %[t1], %[off]\n\t"
+        "strd   %[t0], %[t1], [%[out]], #8\n\t"
+        "sxtb16 %[va], %[va], ror #8\n\t"
+        "sxtb16 %[vb], %[vb], ror #8\n\t"
+        "sadd16 %[va], %[va], %[off]\n\t"
+        "sadd16 %[vb], %[vb], %[off]\n\t"
+        "strd   %[va], %[vb], [%[out]], #8\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "bne    2b\n\t"
+        "add    %[xa], %[xa], %[skip]\n\t"
+        "add    %[xb], %[xb], %[skip]\n\t"
+        "subs   %[k], %[k], #1\n\t"
+        "bne    1b\n\t"
+        : [xa] "+r"(xa), [xb] "+r"(xb), [out] "+r"(out), [k] "+r"(k), [n] "=&r"(n),
+          [va] "=&r"(va), [vb] "=&r"(vb), [t0] "=&r"(t0), [t1] "=&r"(t1)
+        : [n4] "r"(n4), [skip] "r"(skip), [off] "r"(off)
+        : "cc", "memory");
+#else
+    for (; k; k--, xa += skip, xb += skip) {
+        for (int n = n4; n; n--, out += 4) {
+            const uint32_t va = pit_read32(xa), vb = pit_read32(xb);
+            xa += 4;
+            xb += 4;
+            out[0] = pit_sadd16(pit_sxtb16(va), off);
+            out[1] = pit_sadd16(pit_sxtb16(vb), off);
+            out[2] = pit_sadd16(pit_sxtb16_ror8(va), off);
+            out[3] = pit_sadd16(pit_sxtb16_ror8(vb), off);
         }
-        return;
     }
-    gather_q7(p, t, col, 0);
-    gather_q7(p, two ? t + 1 : t, col, 1);
+#endif
 }
 
 /* Requantisation constants copied out of the parameter struct: int8 stores may alias
@@ -623,6 +643,136 @@ col_pairs(const col_t *c, const chan_t *e, const int8_t *w, int n, int8_t *y0, i
     }
 }
 
+#if PIT_SIMD_NATIVE
+/* col_pairs() for a `fast` call on ARMv7E-M as one assembly loop: the MAC loop needs 13
+ * registers, so the loop state lives in `s` and is reloaded per block. Per block:
+ * 18 instructions per 4 column elements (as col_pairs), 7 per tail element (SMLABB /
+ * SMLABT on the [a b] pairs), about 70 for set-up and the requantisation of the four
+ * outputs (the sequence of rq_block). */
+typedef struct {
+    const chan_t *e;  /* 0: constants of the block's first channel */
+    const int8_t *w;  /* 4: its weights */
+    int8_t *y0, *y1;  /* 8, 12: its outputs at both steps */
+    int n;            /* 16: blocks left */
+    int K, K4, Kt;    /* 20, 24, 28 */
+    const int16_t *col; /* 32 */
+    int32_t zp;       /* 36 */
+    uint32_t lo4, hi4; /* 40, 44 */
+} pairs_t;
+
+static void __attribute__((noinline)) col_pairs_asm(pairs_t *s)
+{
+    uint32_t a00, a01, a10, a11, wa, wb, pc, n, w0, w1, t0, x0, x1;
+    __asm__ volatile(
+        "0:\n\t"
+        "ldr    %[wa], [%[s], #4]\n\t"
+        "ldr    %[t0], [%[s], #20]\n\t"
+        "add    %[wb], %[wa], %[t0]\n\t"
+        "ldr    %[pc], [%[s], #32]\n\t"
+        "ldr    %[x0], [%[s], #0]\n\t"
+        "ldr    %[a00], [%[x0]]\n\t"
+        "ldr    %[a10], [%[x0], #16]\n\t"
+        "mov    %[a01], %[a00]\n\t"
+        "mov    %[a11], %[a10]\n\t"
+        "ldr    %[n], [%[s], #24]\n\t"
+        "cmp    %[n], #0\n\t"
+        "beq    2f\n\t"
+        "1:\n\t"
+        "ldr    %[w0], [%[wa]], #4\n\t"
+        "ldr    %[w1], [%[wb]], #4\n\t"
+        "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"
+        "sxtb16 %[t0], %[w0]\n\t"
+        "smlad  %[a00], %[t0], %[x0], %[a00]\n\t"
+        "smlad  %[a01], %[t0], %[x1], %[a01]\n\t"
+        "sxtb16 %[t0], %[w1]\n\t"
+        "smlad  %[a10], %[t0], %[x0], %[a10]\n\t"
+        "smlad  %[a11], %[t0], %[x1], %[a11]\n\t"
+        "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"
+        "sxtb16 %[w0], %[w0], ror #8\n\t"
+        "smlad  %[a00], %[w0], %[x0], %[a00]\n\t"
+        "smlad  %[a01], %[w0], %[x1], %[a01]\n\t"
+        "sxtb16 %[w1], %[w1], ror #8\n\t"
+        "smlad  %[a10], %[w1], %[x0], %[a10]\n\t"
+        "smlad  %[a11], %[w1], %[x1], %[a11]\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "bne    1b\n\t"
+        "2:\n\t"
+        "ldr    %[n], [%[s], #28]\n\t"
+        "cmp    %[n], #0\n\t"
+        "beq    4f\n\t"
+        "3:\n\t"
+        "ldr    %[x0], [%[pc]], #4\n\t"
+        "ldrsb  %[w0], [%[wa]], #1\n\t"
+        "ldrsb  %[w1], [%[wb]], #1\n\t"
+        "smlabb %[a00], %[w0], %[x0], %[a00]\n\t"
+        "smlabt %[a01], %[w0], %[x0], %[a01]\n\t"
+        "smlabb %[a10], %[w1], %[x0], %[a10]\n\t"
+        "smlabt %[a11], %[w1], %[x0], %[a11]\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "bne    3b\n\t"
+        "4:\n\t"
+        "str    %[wb], [%[s], #4]\n\t"
+        "ldr    %[x1], [%[s], #0]\n\t"
+        "ldrd   %[w0], %[w1], [%[x1], #4]\n\t"
+        "ldr    %[t0], [%[x1], #12]\n\t"
+        "and    %[wa], %[a00], #0x80000000\n\t"
+        "orr    %[wa], %[wa], #0x40000000\n\t"
+        "add    %[wb], %[w1], %[a00], asr #31\n\t"
+        "smlal  %[wa], %[wb], %[a00], %[w0]\n\t"
+        "asr    %[a00], %[wb], %[t0]\n\t"
+        "and    %[wa], %[a01], #0x80000000\n\t"
+        "orr    %[wa], %[wa], #0x40000000\n\t"
+        "add    %[wb], %[w1], %[a01], asr #31\n\t"
+        "smlal  %[wa], %[wb], %[a01], %[w0]\n\t"
+        "asr    %[a01], %[wb], %[t0]\n\t"
+        "ldrd   %[w0], %[w1], [%[x1], #20]\n\t"
+        "ldr    %[t0], [%[x1], #28]\n\t"
+        "and    %[wa], %[a10], #0x80000000\n\t"
+        "orr    %[wa], %[wa], #0x40000000\n\t"
+        "add    %[wb], %[w1], %[a10], asr #31\n\t"
+        "smlal  %[wa], %[wb], %[a10], %[w0]\n\t"
+        "asr    %[a10], %[wb], %[t0]\n\t"
+        "and    %[wa], %[a11], #0x80000000\n\t"
+        "orr    %[wa], %[wa], #0x40000000\n\t"
+        "add    %[wb], %[w1], %[a11], asr #31\n\t"
+        "smlal  %[wa], %[wb], %[a11], %[w0]\n\t"
+        "asr    %[a11], %[wb], %[t0]\n\t"
+        "add    %[x1], %[x1], #32\n\t"
+        "str    %[x1], [%[s], #0]\n\t"
+        "ldr    %[w0], [%[s], #36]\n\t"
+        "add    %[a00], %[a00], %[w0]\n\t"
+        "add    %[a01], %[a01], %[w0]\n\t"
+        "add    %[a10], %[a10], %[w0]\n\t"
+        "add    %[a11], %[a11], %[w0]\n\t"
+        "ssat   %[a00], #8, %[a00]\n\t"
+        "ssat   %[a01], #8, %[a01]\n\t"
+        "ssat   %[a10], #8, %[a10]\n\t"
+        "ssat   %[a11], #8, %[a11]\n\t"
+        "bfi    %[a00], %[a10], #8, #8\n\t"
+        "bfi    %[a01], %[a11], #8, #8\n\t"
+        "pkhbt  %[a00], %[a00], %[a01], lsl #16\n\t"
+        "ldrd   %[w0], %[w1], [%[s], #40]\n\t"
+        "ssub8  %[t0], %[a00], %[w0]\n\t"
+        "sel    %[a00], %[a00], %[w0]\n\t"
+        "ssub8  %[t0], %[a00], %[w1]\n\t"
+        "sel    %[a00], %[w1], %[a00]\n\t"
+        "ldrd   %[w0], %[w1], [%[s], #8]\n\t"
+        "strh   %[a00], [%[w0]], #2\n\t"
+        "lsr    %[a00], %[a00], #16\n\t"
+        "strh   %[a00], [%[w1]], #2\n\t"
+        "strd   %[w0], %[w1], [%[s], #8]\n\t"
+        "ldr    %[n], [%[s], #16]\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "str    %[n], [%[s], #16]\n\t"
+        "bne    0b\n\t"
+        : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11),
+          [wa] "=&r"(wa), [wb] "=&r"(wb), [pc] "=&r"(pc), [n] "=&r"(n), [w0] "=&r"(w0),
+          [w1] "=&r"(w1), [t0] "=&r"(t0), [x0] "=&r"(x0), [x1] "=&r"(x1)
+        : [s] "r"(s)
+        : "cc", "memory");
+}
+#endif
+
 /* The last channel of an odd count at both gathered steps. */
 static void col_one(const col_t *c, const chan_t *e, const int8_t *wa, int8_t *y0, int8_t *y1)
 {
@@ -661,6 +811,16 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
             c.fast = 0;
     chan_t tab[PIT_CHUNK];
     int8_t sink[PIT_CHUNK]; /* the second step's outputs when T_out is odd */
+    /* Steps [i0, i1) have every tap in range (one interval: the first row of a step
+     * grows with t); their pairs with whole-word rows take gather_rows2(). */
+    const int64_t span = (int64_t)(p->k - 1) * p->d, stride = p->stride;
+    const int64_t lo = ((int64_t)p->pad_left + stride - 1) / stride;
+    const int64_t hi = ((int64_t)p->T - 1 - span + p->pad_left) / stride + 1;
+    const int i0 = (int)(lo < T ? lo : T), i1 = (int)(hi < i0 ? i0 : (hi < T ? hi : T));
+    const int rows2 = (p->cin & 3) == 0;
+    const size_t sx = (size_t)stride * p->cin, skip = (size_t)(p->d - 1) * p->cin;
+    const int8_t *x_i0 = p->x + (size_t)((int64_t)i0 * stride - p->pad_left) * p->cin;
+    const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u;
     for (int c0 = co0; c0 < co1; c0 += PIT_CHUNK) {
         const int n = co1 - c0 < PIT_CHUNK ? co1 - c0 : PIT_CHUNK;
         const int8_t *w = p->w + (size_t)c0 * K;
@@ -673,9 +833,21 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
         }
         for (int t = 0; t < T; t += 2) {
             const int two = t + 1 < T;
-            gather_pair(p, t, two, col);
+            if (rows2 && two && t >= i0 && t + 1 < i1) {
+                gather_rows2(x_i0 + (size_t)(t - i0) * sx, x_i0 + (size_t)(t + 1 - i0) * sx,
+                             (uint32_t *)(void *)col, p->k, p->cin >> 2, skip, off);
+            } else {
+                gather_q7(p, t, col, 0);
+                gather_q7(p, two ? t + 1 : t, col, 1);
+            }
             int8_t *y0 = p->y + (size_t)t * cout + c0, *y1 = two ? y0 + cout : sink;
-            col_pairs(&c, tab, w, n >> 1, y0, y1);
+#if PIT_SIMD_NATIVE
+            if (c.fast && n >= 2) {
+                pairs_t st = {tab, w, y0, y1, n >> 1, K, K >> 2, K & 3, col, c.zp, c.lo4, c.hi4};
+                col_pairs_asm(&st);
+            } else
+#endif
+                col_pairs(&c, tab, w, n >> 1, y0, y1);
             if (n & 1)
                 col_one(&c, tab + n - 1, w + (size_t)(n - 1) * K, y0 + n - 1, y1 + n - 1);
         }
