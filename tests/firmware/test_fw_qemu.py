@@ -217,3 +217,43 @@ def test_int8_conv_requant_extremes_exact(qemu_board, host_board, case, T, cin, 
             board.load(write_model(model))
             out = np.frombuffer(board.run(x.tobytes()).output, dtype=np.int8).reshape(T, cout)
             np.testing.assert_array_equal(out, expect, err_msg=f"{case} lo={lo} hi={hi}")
+
+
+# (C_in, C_out, T, k, d, stride): every gather of the int8 column path (whole-word rows,
+# the offsets table for other widths including C_in = 1, the byte stream for wide odd
+# columns), its edge steps at each dilation, odd C_out and odd T, more channels than one
+# table chunk, and the direct path below 4 output channels.
+_CONV_PATHS = [(cin, cout, T, k, d, 1) for cin, cout, T, k in
+               [(8, 8, 17, 3), (5, 7, 33, 3), (1, 9, 40, 65), (9, 10, 21, 3), (23, 5, 9, 3),
+                (9, 6, 12, 65), (3, 33, 11, 2), (12, 20, 7, 1), (1, 4, 30, 1), (9, 1, 70, 65),
+                (1, 3, 50, 65), (6, 2, 13, 5)]
+               for d in (1, 2, 4, 8)] + [(5, 7, 33, 3, 2, 2), (8, 9, 20, 4, 3, 3),
+                                         (1, 9, 40, 65, 2, 2)]
+
+
+@pytest.mark.parametrize(("cin", "cout", "T", "k", "d", "s"), _CONV_PATHS)
+def test_int8_conv_paths_match_host_build(qemu_board, host_board, cin, cout, T, k, d, s):
+    """The Cortex-M4 assembly paths and the portable C (itself checked against the
+    reference in test_fw_host_kernels.py) give byte-identical outputs."""
+    req = BenchLayerRequest(Op.CONV, DType.INT8, cin, cout, T, k, d, s, 0, 1, seed=cin * T + k)
+    assert qemu_board.bench(req).output_crc32 == host_board.bench(req).output_crc32
+
+
+@pytest.mark.parametrize(("T", "cin", "cout", "k", "d"),
+                         [(19, 3, 37, 2, 3), (25, 1, 9, 65, 2), (33, 5, 7, 3, 8), (18, 9, 10, 3, 4),
+                          (21, 8, 6, 3, 2)])
+def test_int8_conv_padded_exact(qemu_board, T, cin, cout, k, d):
+    """Symmetric padding (edge steps at both ends) and stride 2 on the board against the
+    reference, through the gathers of the column path."""
+    rng = np.random.default_rng(T * k + cin)
+    half = (k - 1) * d // 2
+    for s, pad in [(1, (half, (k - 1) * d - half)), (2, (half, half))]:
+        model = int8_conv_model(rng, T, cin, cout, k, d, relu6=True)
+        model.layers[0].stride, model.layers[0].padding = s, pad
+        t_out = (T + pad[0] + pad[1] - (k - 1) * d - 1) // s + 1
+        out_t = model.tensors[1]
+        model.tensors[1] = type(out_t)(out_t.dtype, cout, t_out, out_t.scale, out_t.zero_point)
+        qemu_board.load(write_model(model))
+        x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+        out = np.frombuffer(qemu_board.run(x.tobytes()).output, dtype=np.int8)
+        np.testing.assert_array_equal(out.reshape(t_out, cout), run_model_reference(model, x))

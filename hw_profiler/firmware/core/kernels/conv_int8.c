@@ -247,6 +247,124 @@ static void gather_rows2(const int8_t *xa, const int8_t *xb, uint32_t *out, int 
 #endif
 }
 
+/* Steps t and t + 1, every tap in range, any C_in: element e of a step's column is the
+ * input byte at offs[e] from the step's first row (offsets made once per call), read for
+ * both steps in one pass (per 4 elements of both steps: 4 LDRH, 8 LDRSB, 4 PKHBT,
+ * 4 SADD16, 2 STRD on ARMv7E-M); the K % 4 tail elements become [a b] pairs. */
+#define PIT_OFFS 128
+
+static void gather_offs2(const int8_t *xa, const int8_t *xb, const uint16_t *offs, int16_t *col,
+                         int K4, int Kt, uint32_t off)
+{
+    uint32_t *out = (uint32_t *)(void *)col;
+#if PIT_SIMD_NATIVE
+    if (K4) {
+        uint32_t o, v0, v1, v2, v3;
+        int n = K4;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrh   %[o], [%[offs]]\n\t"
+            "ldrsb  %[v0], [%[xa], %[o]]\n\t"
+            "ldrsb  %[v1], [%[xb], %[o]]\n\t"
+            "ldrh   %[o], [%[offs], #4]\n\t"
+            "ldrsb  %[v2], [%[xa], %[o]]\n\t"
+            "ldrsb  %[v3], [%[xb], %[o]]\n\t"
+            "pkhbt  %[v0], %[v0], %[v2], lsl #16\n\t"
+            "pkhbt  %[v1], %[v1], %[v3], lsl #16\n\t"
+            "sadd16 %[v0], %[v0], %[off]\n\t"
+            "sadd16 %[v1], %[v1], %[off]\n\t"
+            "strd   %[v0], %[v1], [%[out]], #8\n\t"
+            "ldrh   %[o], [%[offs], #2]\n\t"
+            "ldrsb  %[v0], [%[xa], %[o]]\n\t"
+            "ldrsb  %[v1], [%[xb], %[o]]\n\t"
+            "ldrh   %[o], [%[offs], #6]\n\t"
+            "ldrsb  %[v2], [%[xa], %[o]]\n\t"
+            "ldrsb  %[v3], [%[xb], %[o]]\n\t"
+            "add    %[offs], %[offs], #8\n\t"
+            "pkhbt  %[v0], %[v0], %[v2], lsl #16\n\t"
+            "pkhbt  %[v1], %[v1], %[v3], lsl #16\n\t"
+            "sadd16 %[v0], %[v0], %[off]\n\t"
+            "sadd16 %[v1], %[v1], %[off]\n\t"
+            "strd   %[v0], %[v1], [%[out]], #8\n\t"
+            "subs   %[n], %[n], #1\n\t"
+            "bne    1b\n\t"
+            : [offs] "+r"(offs), [out] "+r"(out), [n] "+r"(n), [o] "=&r"(o), [v0] "=&r"(v0),
+              [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3)
+            : [xa] "r"(xa), [xb] "r"(xb), [off] "r"(off)
+            : "cc", "memory");
+    }
+#else
+    for (int n = K4; n; n--, offs += 4, out += 4) {
+        const uint32_t a0 = (uint16_t)xa[offs[0]], a1 = (uint16_t)xa[offs[1]];
+        const uint32_t a2 = (uint16_t)xa[offs[2]], a3 = (uint16_t)xa[offs[3]];
+        const uint32_t b0 = (uint16_t)xb[offs[0]], b1 = (uint16_t)xb[offs[1]];
+        const uint32_t b2 = (uint16_t)xb[offs[2]], b3 = (uint16_t)xb[offs[3]];
+        out[0] = pit_sadd16(a0 | a2 << 16, off);
+        out[1] = pit_sadd16(b0 | b2 << 16, off);
+        out[2] = pit_sadd16(a1 | a3 << 16, off);
+        out[3] = pit_sadd16(b1 | b3 << 16, off);
+    }
+#endif
+    for (int i = 0; i < Kt; i++)
+        out[i] = pit_sadd16((uint16_t)xa[offs[i]] | (uint32_t)(uint16_t)xb[offs[i]] << 16, off);
+}
+
+/* Element e of slot b (0 = step t, 1 = step t + 1) in the column layout. */
+static inline int16_t *col_elem(int16_t *col, int K4, int e, int b)
+{
+    static const uint8_t pos[4] = {0, 4, 1, 5}; /* element r of a group -> int16 slot */
+    return e < 4 * K4 ? col + 8 * (e >> 2) + 2 * b + pos[e & 3] : col + 8 * K4 + 2 * (e - 4 * K4) + b;
+}
+
+/* gather_offs2() for a pair with taps in the padding (the second step is t again when
+ * there is none): whole groups inside both steps' in-range elements go through the
+ * offsets loop, whole groups in the padding of both are zero stores, and the few groups
+ * in between are written element by element. */
+static void gather_offs2_edge(const pit_conv_q_t *p, int t, int two, const uint16_t *offs,
+                              int16_t *col, uint32_t off)
+{
+    const int cin = p->cin, K = cin * p->k, K4 = K >> 2;
+    const int64_t fa = (int64_t)t * p->stride - p->pad_left, fb = two ? fa + p->stride : fa;
+    int ja0, ja1, jb0, jb1;
+    tap_range(p, fa, &ja0, &ja1);
+    tap_range(p, fb, &jb0, &jb1);
+    const int ea0 = ja0 * cin, ea1 = ja1 * cin, eb0 = jb0 * cin, eb1 = jb1 * cin;
+    const int lo = ea0 > eb0 ? ea0 : eb0, hi = ea1 < eb1 ? ea1 : eb1;    /* both in range */
+    const int zlo = ea0 < eb0 ? ea0 : eb0, zhi = ea1 > eb1 ? ea1 : eb1;  /* either */
+    int g0 = (lo + 3) >> 2, g1 = hi >> 2;
+    if (g1 < g0)
+        g1 = g0;
+    /* groups [0, z0) and [z1, K4) are padding in both steps */
+    int z0 = zlo >> 2, z1 = (zhi + 3) >> 2;
+    z0 = z0 < g0 ? z0 : g0;
+    z1 = z1 > g1 ? z1 : g1;
+    z1 = z1 < K4 ? z1 : K4;
+    uint32_t *out = (uint32_t *)(void *)col;
+    for (int g = 0; g < z0; g++)
+        out[4 * g] = out[4 * g + 1] = out[4 * g + 2] = out[4 * g + 3] = 0;
+    for (int g = z1; g < K4; g++)
+        out[4 * g] = out[4 * g + 1] = out[4 * g + 2] = out[4 * g + 3] = 0;
+    if (g1 > g0) {
+        /* the pointers may lie outside x; only in-range bytes are read through them */
+        const int8_t *xa = (const int8_t *)((uintptr_t)p->x + (uintptr_t)(fa * cin));
+        const int8_t *xb = (const int8_t *)((uintptr_t)p->x + (uintptr_t)(fb * cin));
+        gather_offs2(xa, xb, offs + 4 * g0, col + 8 * g0, g1 - g0, 0, off);
+    }
+    const int32_t zp = p->in_zp;
+    for (int e = 4 * z0; e < K; e++) {
+        if (e == 4 * g0)
+            e = 4 * g1;
+        if (e == 4 * z1 && z1 < K4)
+            e = 4 * K4;
+        if (e >= K)
+            break;
+        *col_elem(col, K4, e, 0) =
+            (int16_t)(e >= ea0 && e < ea1 ? p->x[fa * cin + offs[e]] - zp : 0);
+        *col_elem(col, K4, e, 1) =
+            (int16_t)(e >= eb0 && e < eb1 ? p->x[fb * cin + offs[e]] - zp : 0);
+    }
+}
+
 /* Requantisation constants copied out of the parameter struct: int8 stores may alias
  * anything, so reading them through `p` would reload every field after every store.
  * `fast`: every channel of the call takes pit_rq_mul() (checked once per call); a
@@ -821,6 +939,15 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
     const size_t sx = (size_t)stride * p->cin, skip = (size_t)(p->d - 1) * p->cin;
     const int8_t *x_i0 = p->x + (size_t)((int64_t)i0 * stride - p->pad_left) * p->cin;
     const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u;
+    /* Narrow columns of other widths: offsets of the column's elements from the first
+     * row, when they fit in 16 bits. */
+    uint16_t offs[PIT_OFFS];
+    int n_offs = 0;
+    if (!rows2 && K <= PIT_OFFS && (int64_t)(p->k - 1) * p->d * p->cin + p->cin <= 65535) {
+        for (int j = 0; j < p->k; j++)
+            for (int ci = 0; ci < p->cin; ci++)
+                offs[n_offs++] = (uint16_t)((size_t)j * p->d * p->cin + (size_t)ci);
+    }
     for (int c0 = co0; c0 < co1; c0 += PIT_CHUNK) {
         const int n = co1 - c0 < PIT_CHUNK ? co1 - c0 : PIT_CHUNK;
         const int8_t *w = p->w + (size_t)c0 * K;
@@ -833,9 +960,14 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
         }
         for (int t = 0; t < T; t += 2) {
             const int two = t + 1 < T;
-            if (rows2 && two && t >= i0 && t + 1 < i1) {
-                gather_rows2(x_i0 + (size_t)(t - i0) * sx, x_i0 + (size_t)(t + 1 - i0) * sx,
-                             (uint32_t *)(void *)col, p->k, p->cin >> 2, skip, off);
+            if (two && t >= i0 && t + 1 < i1 && (rows2 || n_offs)) {
+                const int8_t *xa = x_i0 + (size_t)(t - i0) * sx, *xb = xa + sx;
+                if (rows2)
+                    gather_rows2(xa, xb, (uint32_t *)(void *)col, p->k, p->cin >> 2, skip, off);
+                else
+                    gather_offs2(xa, xb, offs, col, K >> 2, K & 3, off);
+            } else if (n_offs) {
+                gather_offs2_edge(p, t, two, offs, col, off);
             } else {
                 gather_q7(p, t, col, 0);
                 gather_q7(p, two ? t + 1 : t, col, 1);
