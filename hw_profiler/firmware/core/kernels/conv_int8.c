@@ -34,8 +34,16 @@ static inline void tap_range(const pit_conv_q_t *p, int64_t first, int *j0, int 
         *j1 = (int)k;
         return;
     }
-    int64_t a = first >= 0 ? 0 : (-first + d - 1) / d;
-    int64_t e = first > T - 1 ? 0 : (T - 1 - first) / d + 1;
+    int64_t a, e;
+    if (first > -(INT64_C(1) << 31) && first < T) {
+        /* 32-bit divisions (one UDIV each on Cortex-M4, no library call) */
+        const uint32_t ud = (uint32_t)d;
+        a = first >= 0 ? 0 : ((uint32_t)-first + ud - 1u) / ud;
+        e = (uint32_t)(T - 1 - first) / ud + 1u;
+    } else {
+        a = first >= 0 ? 0 : (-first + d - 1) / d;
+        e = first > T - 1 ? 0 : (T - 1 - first) / d + 1;
+    }
     e = e > k ? k : e;
     a = a > e ? e : a;
     *j0 = (int)a;
@@ -307,6 +315,44 @@ static void gather_offs2(const int8_t *xa, const int8_t *xb, const uint16_t *off
 #endif
     for (int i = 0; i < Kt; i++)
         out[i] = pit_sadd16((uint16_t)xa[offs[i]] | (uint32_t)(uint16_t)xb[offs[i]] << 16, off);
+}
+
+/* gather_rows2() for a pair with taps in the padding (the second step is t again when
+ * there is none): taps in range for both steps go through the pair loop, taps in range
+ * for one step are converted for that step alone, padding taps are zero groups. */
+static void gather_rows2_edge(const pit_conv_q_t *p, int t, int two, int16_t *col, uint32_t off)
+{
+    const int cin = p->cin, n4 = cin >> 2, k = p->k;
+    const int64_t fa = (int64_t)t * p->stride - p->pad_left, fb = two ? fa + p->stride : fa;
+    const size_t step = (size_t)p->d * cin;
+    int ja0, ja1, jb0, jb1;
+    tap_range(p, fa, &ja0, &ja1);
+    tap_range(p, fb, &jb0, &jb1);
+    const int lo = ja0 > jb0 ? ja0 : jb0, hi = ja1 < jb1 ? ja1 : jb1;
+    uint32_t *out = (uint32_t *)(void *)col;
+    for (int j = 0; j < k; j++) {
+        const int ina = j >= ja0 && j < ja1, inb = j >= jb0 && j < jb1;
+        if (ina && inb && j == lo && hi > lo) {
+            /* the taps both steps have: one pass */
+            const int8_t *xa = p->x + (size_t)(fa + (int64_t)j * p->d) * cin;
+            const int8_t *xb = p->x + (size_t)(fb + (int64_t)j * p->d) * cin;
+            gather_rows2(xa, xb, out, hi - lo, n4, step - (size_t)cin, off);
+            out += 4 * n4 * (hi - lo);
+            j = hi - 1;
+            continue;
+        }
+        const int8_t *xa = ina ? p->x + (size_t)(fa + (int64_t)j * p->d) * cin : NULL;
+        const int8_t *xb = inb ? p->x + (size_t)(fb + (int64_t)j * p->d) * cin : NULL;
+        for (int n = n4; n; n--, out += 4) {
+            const uint32_t va = xa ? pit_read32(xa) : 0, vb = xb ? pit_read32(xb) : 0;
+            out[0] = xa ? pit_sadd16(pit_sxtb16(va), off) : 0;
+            out[1] = xb ? pit_sadd16(pit_sxtb16(vb), off) : 0;
+            out[2] = xa ? pit_sadd16(pit_sxtb16_ror8(va), off) : 0;
+            out[3] = xb ? pit_sadd16(pit_sxtb16_ror8(vb), off) : 0;
+            xa = xa ? xa + 4 : NULL;
+            xb = xb ? xb + 4 : NULL;
+        }
+    }
 }
 
 /* Element e of slot b (0 = step t, 1 = step t + 1) in the column layout. */
@@ -966,6 +1012,8 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
                     gather_rows2(xa, xb, (uint32_t *)(void *)col, p->k, p->cin >> 2, skip, off);
                 else
                     gather_offs2(xa, xb, offs, col, K >> 2, K & 3, off);
+            } else if (rows2) {
+                gather_rows2_edge(p, t, two, col, off);
             } else if (n_offs) {
                 gather_offs2_edge(p, t, two, offs, col, off);
             } else {
