@@ -644,7 +644,7 @@ static void conv_int8_direct(const pit_conv_q_t *p, int co0, int co1)
  * Per-channel constants (bias, and the requantisation's multiplier and shift terms) are
  * made once per call into a table on the stack, for up to PIT_CHUNK channels at a time;
  * with more channels the steps are gathered once per chunk. */
-#define PIT_CHUNK 32
+#define PIT_CHUNK 64
 
 typedef struct {
     int32_t bias, m, ahi, rm1; /* pit_rq_t terms; for a `fast` = 0 call, ahi is the shift */
@@ -973,8 +973,10 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
     for (int o = co0; o < co1; o++)
         if (!pit_rq_ok(p->mult[o], p->shift[o]))
             c.fast = 0;
-    chan_t tab[PIT_CHUNK];
-    int8_t sink[PIT_CHUNK]; /* the second step's outputs when T_out is odd */
+    /* sized by the call's channels: a multi-core port's share needs a small table */
+    const int n_tab = co1 - co0 < PIT_CHUNK ? (co1 - co0 > 0 ? co1 - co0 : 1) : PIT_CHUNK;
+    chan_t tab[n_tab];
+    int8_t sink[n_tab]; /* the second step's outputs when T_out is odd */
     /* Steps [i0, i1) have every tap in range (one interval: the first row of a step
      * grows with t); their pairs with whole-word rows take gather_rows2(). */
     const int64_t span = (int64_t)(p->k - 1) * p->d, stride = p->stride;
@@ -994,8 +996,8 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
             for (int ci = 0; ci < p->cin; ci++)
                 offs[n_offs++] = (uint16_t)((size_t)j * p->d * p->cin + (size_t)ci);
     }
-    for (int c0 = co0; c0 < co1; c0 += PIT_CHUNK) {
-        const int n = co1 - c0 < PIT_CHUNK ? co1 - c0 : PIT_CHUNK;
+    for (int c0 = co0; c0 < co1; c0 += n_tab) {
+        const int n = co1 - c0 < n_tab ? co1 - c0 : n_tab;
         const int8_t *w = p->w + (size_t)c0 * K;
         for (int i = 0; i < n; i++) {
             const int o = c0 + i;
