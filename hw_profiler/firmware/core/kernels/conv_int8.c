@@ -411,235 +411,6 @@ static void gather_offs2_edge(const pit_conv_q_t *p, int t, int two, const uint1
     }
 }
 
-/* Requantisation constants copied out of the parameter struct: int8 stores may alias
- * anything, so reading them through `p` would reload every field after every store.
- * `fast`: every channel of the call takes pit_rq_mul() (checked once per call); a
- * hand-made layer with other multipliers or shifts takes pit_mbqm(). lo4 / hi4: the
- * activation bounds in all 4 byte lanes. */
-typedef struct {
-    const int32_t *mult, *shift;
-    int32_t out_zp, act_min, act_max;
-    uint32_t lo4, hi4;
-    int fast;
-} rq_t;
-
-static rq_t rq_make(const pit_conv_q_t *p, int co0, int co1)
-{
-    rq_t q = {p->mult, p->shift, p->out_zp, p->act_min, p->act_max,
-              (uint32_t)(uint8_t)p->act_min * 0x01010101u,
-              (uint32_t)(uint8_t)p->act_max * 0x01010101u, 1};
-    for (int o = co0; o < co1; o++)
-        if (!pit_rq_ok(p->mult[o], p->shift[o]))
-            q.fast = 0;
-    return q;
-}
-
-static inline int8_t rq(const rq_t *q, int32_t acc, int o)
-{
-    const int32_t v = q->fast ? pit_rq_mul(pit_rq_make(q->mult[o], q->shift[o]), acc)
-                              : pit_mbqm(acc, q->mult[o], q->shift[o]);
-    return pit_clamp_i8(v + q->out_zp, q->act_min, q->act_max);
-}
-
-/* Channels o, o + 1 at steps t (y0) and t + 1 (y1) from acc = {o@t, o@t+1, o+1@t,
- * o+1@t+1}; each channel's constants are made once for both steps. On ARMv7E-M the four
- * results are saturated to int8 (SSAT), packed into one word, clamped to the activation
- * range in all lanes at once (SSUB8 / SEL) and stored as two halfwords. */
-static inline __attribute__((always_inline)) void
-rq_2x2(const rq_t *q, int o, const int32_t *acc, int8_t *y0, int8_t *y1)
-{
-    if (!q->fast) {
-        y0[o] = rq(q, acc[0], o);
-        y1[o] = rq(q, acc[1], o);
-        y0[o + 1] = rq(q, acc[2], o + 1);
-        y1[o + 1] = rq(q, acc[3], o + 1);
-        return;
-    }
-    const pit_rq_t c0 = pit_rq_make(q->mult[o], q->shift[o]);
-    const pit_rq_t c1 = pit_rq_make(q->mult[o + 1], q->shift[o + 1]);
-    const int32_t zp = q->out_zp;
-#if PIT_SIMD_NATIVE
-    const uint32_t v00 = (uint32_t)pit_ssat8(pit_rq_mul(c0, acc[0]) + zp);
-    const uint32_t v01 = (uint32_t)pit_ssat8(pit_rq_mul(c0, acc[1]) + zp);
-    const uint32_t v10 = (uint32_t)pit_ssat8(pit_rq_mul(c1, acc[2]) + zp);
-    const uint32_t v11 = (uint32_t)pit_ssat8(pit_rq_mul(c1, acc[3]) + zp);
-    const uint32_t w = pit_min8(pit_max8(pit_pack4(v00, v10, v01, v11), q->lo4), q->hi4);
-    const uint16_t h0 = (uint16_t)w, h1 = (uint16_t)(w >> 16);
-    memcpy(y0 + o, &h0, 2);
-    memcpy(y1 + o, &h1, 2);
-#else
-    const int32_t lo = q->act_min, hi = q->act_max;
-    y0[o] = pit_clamp_i8(pit_rq_mul(c0, acc[0]) + zp, lo, hi);
-    y1[o] = pit_clamp_i8(pit_rq_mul(c0, acc[1]) + zp, lo, hi);
-    y0[o + 1] = pit_clamp_i8(pit_rq_mul(c1, acc[2]) + zp, lo, hi);
-    y1[o + 1] = pit_clamp_i8(pit_rq_mul(c1, acc[3]) + zp, lo, hi);
-#endif
-}
-
-/* ---- direct path: no column buffer ----
- * sum_j w * (x - in_zp) = sum_j w * x - in_zp * sum_j w over the taps inside [0, T), so the
- * kernel reads the int8 input rows in place and folds the zero point into the bias once
- * per channel (all taps in range) or per edge step (the weight sum of the taps in range,
- * accumulated alongside the MACs). The taps of one output step in range always form one
- * run j0 <= j < j1; with d = 1 that run is contiguous in both x and w, so one dot product
- * of (j1 - j0) * cin bytes covers it whatever cin is. int32 arithmetic wraps mod 2^32 just
- * like the column path, so both give the same bits. */
-
-/* 1 channel x 2 steps over n bytes. */
-static inline void dot1c2t(const int8_t *w, const int8_t *x0, const int8_t *x1, int n,
-                           int32_t *a0, int32_t *a1)
-{
-    int32_t s0 = *a0, s1 = *a1;
-    for (; n >= 4; n -= 4) {
-        const uint32_t wv = pit_read32(w), u = pit_read32(x0), v = pit_read32(x1);
-        w += 4;
-        x0 += 4;
-        x1 += 4;
-        const uint32_t w02 = pit_sxtb16(wv), w13 = pit_sxtb16_ror8(wv);
-        s0 = pit_smlad(w02, pit_sxtb16(u), s0);
-        s0 = pit_smlad(w13, pit_sxtb16_ror8(u), s0);
-        s1 = pit_smlad(w02, pit_sxtb16(v), s1);
-        s1 = pit_smlad(w13, pit_sxtb16_ror8(v), s1);
-    }
-    for (; n; n--) {
-        s0 += *w * *x0++;
-        s1 += *w++ * *x1++;
-    }
-    *a0 = s0;
-    *a1 = s1;
-}
-
-/* 2 channels x 2 steps over n bytes: 4 loads, 8 SXTB16, 8 SMLAD per 16 MACs. */
-static inline void dot2c2t(const int8_t *wa, const int8_t *wb, const int8_t *x0,
-                           const int8_t *x1, int n, int32_t *acc)
-{
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    for (; n >= 4; n -= 4) {
-        const uint32_t va = pit_read32(wa), vb = pit_read32(wb);
-        const uint32_t u = pit_read32(x0), v = pit_read32(x1);
-        wa += 4;
-        wb += 4;
-        x0 += 4;
-        x1 += 4;
-        const uint32_t u02 = pit_sxtb16(u), v02 = pit_sxtb16(v);
-        const uint32_t a02 = pit_sxtb16(va), b02 = pit_sxtb16(vb);
-        a00 = pit_smlad(a02, u02, a00);
-        a01 = pit_smlad(a02, v02, a01);
-        a10 = pit_smlad(b02, u02, a10);
-        a11 = pit_smlad(b02, v02, a11);
-        const uint32_t u13 = pit_sxtb16_ror8(u), v13 = pit_sxtb16_ror8(v);
-        const uint32_t a13 = pit_sxtb16_ror8(va), b13 = pit_sxtb16_ror8(vb);
-        a00 = pit_smlad(a13, u13, a00);
-        a01 = pit_smlad(a13, v13, a01);
-        a10 = pit_smlad(b13, u13, a10);
-        a11 = pit_smlad(b13, v13, a11);
-    }
-    for (; n; n--) {
-        const int32_t u = *x0++, v = *x1++, p = *wa++, q = *wb++;
-        a00 += p * u;
-        a01 += p * v;
-        a10 += q * u;
-        a11 += q * v;
-    }
-    acc[0] = a00;
-    acc[1] = a01;
-    acc[2] = a10;
-    acc[3] = a11;
-}
-
-/* 1 channel x 1 step over n bytes, also summing the weights (for the zero point). */
-static inline void dot1c1t_sum(const int8_t *w, const int8_t *x, int n, int32_t *a,
-                               int32_t *ws)
-{
-    int32_t s = *a, z = *ws;
-    for (; n >= 4; n -= 4) {
-        const uint32_t wv = pit_read32(w), u = pit_read32(x);
-        w += 4;
-        x += 4;
-        const uint32_t w02 = pit_sxtb16(wv), w13 = pit_sxtb16_ror8(wv);
-        s = pit_smlad(w02, pit_sxtb16(u), s);
-        s = pit_smlad(w13, pit_sxtb16_ror8(u), s);
-        z = pit_smlad(w02, 0x00010001u, z);
-        z = pit_smlad(w13, 0x00010001u, z);
-    }
-    for (; n; n--) {
-        z += *w;
-        s += *w++ * *x++;
-    }
-    *a = s;
-    *ws = z;
-}
-
-static int32_t wsum_int8(const int8_t *w, int n)
-{
-    int32_t a = 0, z = 0;
-    dot1c1t_sum(w, w, n, &a, &z);
-    return z;
-}
-
-static void conv_int8_direct(const pit_conv_q_t *p, int co0, int co1)
-{
-    const int cin = p->cin, k = p->k, d = p->d, T = p->T, To = p->T_out, cout = p->cout;
-    const int K = cin * k, stride = p->stride;
-    const int run = d == 1 ? K : cin, nrun = d == 1 ? 1 : k; /* interior: nrun runs */
-    const size_t xrun = (size_t)d * cin, sx = (size_t)stride * cin;
-    const int32_t zp = p->in_zp;
-    const rq_t q = rq_make(p, co0, co1);
-    const int64_t span = (int64_t)(k - 1) * d;
-    for (int o = co0; o < co1; o += 2) {
-        const int two = o + 1 < co1;
-        const int8_t *wa = p->w + (size_t)o * K, *wb = wa + K;
-        const int32_t ba = p->bias ? p->bias[o] : 0, bb = p->bias && two ? p->bias[o + 1] : 0;
-        /* bias - in_zp * (sum of all weights), wrapping like the MACs */
-        const int32_t ia = (int32_t)((uint32_t)ba - (uint32_t)zp * (uint32_t)wsum_int8(wa, K));
-        const int32_t ib =
-            two ? (int32_t)((uint32_t)bb - (uint32_t)zp * (uint32_t)wsum_int8(wb, K)) : 0;
-        int8_t *y = p->y;
-        for (int t = 0; t < To;) {
-            const int64_t first = (int64_t)t * stride - p->pad_left;
-            if (first >= 0 && first + stride + span < T && t + 1 < To) {
-                /* steps t and t+1 have every tap in range */
-                const int8_t *x0 = p->x + (size_t)first * cin, *x1 = x0 + sx;
-                int8_t *y0 = y + (size_t)t * cout, *y1 = y0 + cout;
-                if (two) {
-                    int32_t acc[4] = {ia, ia, ib, ib};
-                    for (int r = 0; r < nrun; r++)
-                        dot2c2t(wa + r * run, wb + r * run, x0 + r * xrun, x1 + r * xrun, run,
-                                acc);
-                    rq_2x2(&q, o, acc, y0, y1);
-                } else {
-                    int32_t a0 = ia, a1 = ia;
-                    for (int r = 0; r < nrun; r++)
-                        dot1c2t(wa + r * run, x0 + r * xrun, x1 + r * xrun, run, &a0, &a1);
-                    y0[o] = rq(&q, a0, o);
-                    y1[o] = rq(&q, a1, o);
-                }
-                t += 2;
-                continue;
-            }
-            /* edge step: taps j0 <= j < j1 are inside [0, T) */
-            int j0, j1;
-            tap_range(p, first, &j0, &j1);
-            int32_t acc[2] = {ba, bb};
-            for (int c = 0; c < 1 + two; c++) {
-                const int8_t *w = c ? wb : wa;
-                int32_t ws = 0;
-                if (j0 < j1) {
-                    const int8_t *x = p->x + (size_t)(first + (int64_t)j0 * d) * cin;
-                    if (d == 1)
-                        dot1c1t_sum(w + j0 * cin, x, (j1 - j0) * cin, &acc[c], &ws);
-                    else
-                        for (int j = j0; j < j1; j++, x += xrun)
-                            dot1c1t_sum(w + j * cin, x, cin, &acc[c], &ws);
-                }
-                y[(size_t)t * cout + o + c] =
-                    rq(&q, (int32_t)((uint32_t)acc[c] - (uint32_t)zp * (uint32_t)ws), o + c);
-            }
-            t += 1;
-        }
-    }
-}
-
 /* ---- column path ----
  * Per-channel constants (bias, and the requantisation's multiplier and shift terms) are
  * made once per call into a table on the stack, for up to PIT_CHUNK channels at a time;
@@ -960,12 +731,220 @@ static void col_one(const col_t *c, const chan_t *e, const int8_t *wa, int8_t *y
     *y1 = rq1(c, e, a1);
 }
 
+/* ---- direct path (fewer than 4 output channels): no column ----
+ * sum_j w (x - in_zp) = sum_j w x - in_zp sum_j w over the taps inside [0, T): the input
+ * rows are read in place, and the zero point comes off through prefix sums of the
+ * per-tap weight sums (made once per channel, in the scratch). Four steps share one pass
+ * over the taps all four have in range (weights loaded once for the four); the taps only
+ * some of them have are added step by step. The taps of a step in range form one run
+ * j0 <= j < j1; with d = 1 a run of taps is contiguous in both x and w. int32
+ * arithmetic wraps mod 2^32 like the column path, so both give the same bits. */
+
+/* acc[s] += w . (run of step s) for s < 4 over nrun runs of n bytes: weights contiguous,
+ * step s's first run at xa + s sx, each next run xskip bytes after the previous one's
+ * end. Per 4 bytes: 5 loads, 10 SXTB16, 8 SMLAD for 16 MACs on ARMv7E-M. */
+typedef struct {
+    int n, nrun;   /* 0, 4 */
+    size_t xskip;  /* 8 */
+} runs_t;
+
+static void __attribute__((noinline))
+runs4(const int8_t *w, const int8_t *xa, size_t sx, runs_t *r, int32_t *acc)
+{
+#if PIT_SIMD_NATIVE
+    const int8_t *xb = xa + 2 * sx;
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    uint32_t i, w02, w13, t, u;
+    __asm__ volatile(
+        "0:\n\t"
+        "ldr    %[i], [%[r]]\n\t"
+        "lsrs   %[i], %[i], #2\n\t"
+        "beq    2f\n\t"
+        "1:\n\t"
+        "ldr    %[t], [%[w]], #4\n\t"
+        "sxtb16 %[w02], %[t]\n\t"
+        "sxtb16 %[w13], %[t], ror #8\n\t"
+        "ldr    %[t], [%[xa], %[sx]]\n\t"
+        "sxtb16 %[u], %[t]\n\t"
+        "smlad  %[a1], %[w02], %[u], %[a1]\n\t"
+        "sxtb16 %[t], %[t], ror #8\n\t"
+        "smlad  %[a1], %[w13], %[t], %[a1]\n\t"
+        "ldr    %[t], [%[xa]], #4\n\t"
+        "sxtb16 %[u], %[t]\n\t"
+        "smlad  %[a0], %[w02], %[u], %[a0]\n\t"
+        "sxtb16 %[t], %[t], ror #8\n\t"
+        "smlad  %[a0], %[w13], %[t], %[a0]\n\t"
+        "ldr    %[t], [%[xb], %[sx]]\n\t"
+        "sxtb16 %[u], %[t]\n\t"
+        "smlad  %[a3], %[w02], %[u], %[a3]\n\t"
+        "sxtb16 %[t], %[t], ror #8\n\t"
+        "smlad  %[a3], %[w13], %[t], %[a3]\n\t"
+        "ldr    %[t], [%[xb]], #4\n\t"
+        "sxtb16 %[u], %[t]\n\t"
+        "smlad  %[a2], %[w02], %[u], %[a2]\n\t"
+        "sxtb16 %[t], %[t], ror #8\n\t"
+        "smlad  %[a2], %[w13], %[t], %[a2]\n\t"
+        "subs   %[i], %[i], #1\n\t"
+        "bne    1b\n\t"
+        "2:\n\t"
+        "ldr    %[i], [%[r]]\n\t"
+        "ands   %[i], %[i], #3\n\t"
+        "beq    4f\n\t"
+        "3:\n\t"
+        "ldrsb  %[w02], [%[w]], #1\n\t"
+        "ldrsb  %[t], [%[xa], %[sx]]\n\t"
+        "smlabb %[a1], %[w02], %[t], %[a1]\n\t"
+        "ldrsb  %[t], [%[xa]], #1\n\t"
+        "smlabb %[a0], %[w02], %[t], %[a0]\n\t"
+        "ldrsb  %[t], [%[xb], %[sx]]\n\t"
+        "smlabb %[a3], %[w02], %[t], %[a3]\n\t"
+        "ldrsb  %[t], [%[xb]], #1\n\t"
+        "smlabb %[a2], %[w02], %[t], %[a2]\n\t"
+        "subs   %[i], %[i], #1\n\t"
+        "bne    3b\n\t"
+        "4:\n\t"
+        "ldr    %[t], [%[r], #8]\n\t"
+        "add    %[xa], %[xa], %[t]\n\t"
+        "add    %[xb], %[xb], %[t]\n\t"
+        "ldr    %[i], [%[r], #4]\n\t"
+        "subs   %[i], %[i], #1\n\t"
+        "str    %[i], [%[r], #4]\n\t"
+        "bne    0b\n\t"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),
+          [xa] "+r"(xa), [xb] "+r"(xb), [i] "=&r"(i), [w02] "=&r"(w02), [w13] "=&r"(w13),
+          [t] "=&r"(t), [u] "=&r"(u)
+        : [sx] "r"(sx), [r] "r"(r)
+        : "cc", "memory");
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+#else
+    for (int nr = r->nrun; nr; nr--, xa += r->xskip) {
+        int n = r->n;
+        for (; n >= 4; n -= 4, w += 4, xa += 4) {
+            const uint32_t wv = pit_read32(w);
+            const uint32_t w02 = pit_sxtb16(wv), w13 = pit_sxtb16_ror8(wv);
+            for (int s = 0; s < 4; s++) {
+                const uint32_t v = pit_read32(xa + s * sx);
+                acc[s] = pit_smlad(w02, pit_sxtb16(v), acc[s]);
+                acc[s] = pit_smlad(w13, pit_sxtb16_ror8(v), acc[s]);
+            }
+        }
+        for (; n; n--, w++, xa++)
+            for (int s = 0; s < 4; s++)
+                acc[s] = (int32_t)((uint32_t)acc[s] + (uint32_t)(*w * xa[s * sx]));
+    }
+#endif
+}
+
+/* w . x over n bytes (one step). */
+static int32_t dot1(const int8_t *w, const int8_t *x, int n)
+{
+    int32_t s = 0;
+    for (; n >= 4; n -= 4, w += 4, x += 4) {
+        const uint32_t wv = pit_read32(w), u = pit_read32(x);
+        s = pit_smlad(pit_sxtb16(wv), pit_sxtb16(u), s);
+        s = pit_smlad(pit_sxtb16_ror8(wv), pit_sxtb16_ror8(u), s);
+    }
+    for (; n; n--)
+        s = (int32_t)((uint32_t)s + (uint32_t)(*w++ * *x++));
+    return s;
+}
+
+/* Sum of the weights of taps [a, b) from the prefix sums P (P[j]: taps 0..j). */
+static inline uint32_t tap_wsum(const int32_t *P, int a, int b)
+{
+    return b > a ? (uint32_t)P[b - 1] - (a > 0 ? (uint32_t)P[a - 1] : 0u) : 0u;
+}
+
+/* Taps [a, b) of one step whose tap 0 reads input row `first`, all in range. */
+static int32_t dot_taps(const pit_conv_q_t *p, const int8_t *w, int64_t first, int a, int b)
+{
+    const int cin = p->cin;
+    if (b <= a)
+        return 0;
+    const int8_t *x = p->x + (size_t)(first + (int64_t)a * p->d) * cin;
+    w += (size_t)a * cin;
+    if (p->d == 1)
+        return dot1(w, x, (b - a) * cin);
+    uint32_t s = 0;
+    for (int j = a; j < b; j++, w += cin, x += (size_t)p->d * cin)
+        s += (uint32_t)dot1(w, x, cin);
+    return (int32_t)s;
+}
+
+static void conv_int8_direct(const pit_conv_q_t *p, const col_t *c, int co0, int co1,
+                             int32_t *P)
+{
+    const int cin = p->cin, k = p->k, d = p->d, To = p->T_out, cout = p->cout;
+    const int K = cin * k, stride = p->stride;
+    const uint32_t zp = (uint32_t)p->in_zp;
+    const size_t sx = (size_t)stride * cin;
+    /* steps [i0, i1) have every tap in range */
+    const int64_t span = (int64_t)(k - 1) * d;
+    const int64_t lo0 = ((int64_t)p->pad_left + stride - 1) / stride;
+    const int64_t hi0 = ((int64_t)p->T - 1 - span + p->pad_left) / stride + 1;
+    const int i0 = (int)(lo0 < To ? lo0 : To), i1 = (int)(hi0 < i0 ? i0 : (hi0 < To ? hi0 : To));
+    for (int o = co0; o < co1; o++) {
+        const int8_t *w = p->w + (size_t)o * K;
+        uint32_t sum = 0;
+        for (int j = 0; j < k; j++) {
+            for (int i = 0; i < cin; i++)
+                sum += (uint32_t)w[j * cin + i];
+            P[j] = (int32_t)sum;
+        }
+        const pit_rq_t r = pit_rq_make(p->mult[o], p->shift[o]);
+        const chan_t e = {p->bias ? p->bias[o] : 0, p->mult[o], c->fast ? r.ahi : p->shift[o],
+                          r.rm1};
+        const int32_t b_all = (int32_t)((uint32_t)e.bias - zp * tap_wsum(P, 0, k));
+        runs_t all = {d == 1 ? K : cin, d == 1 ? 1 : k, (size_t)(d - 1) * cin};
+        int8_t *y = p->y + o;
+        for (int t = 0; t < To; t += 4) {
+            const int ns = To - t < 4 ? To - t : 4;
+            const int64_t first = (int64_t)t * stride - p->pad_left;
+            if (ns == 4 && t >= i0 && t + 3 < i1) {
+                /* all four steps have every tap in range */
+                int32_t acc[4] = {b_all, b_all, b_all, b_all};
+                runs_t rr = all;
+                runs4(w, p->x + (size_t)first * cin, sx, &rr, acc);
+                for (int s = 0; s < 4; s++)
+                    y[(size_t)(t + s) * cout] = rq1(c, &e, acc[s]);
+                continue;
+            }
+            int j0[4], j1[4], lo = 0, hi = k;
+            for (int s = 0; s < ns; s++) {
+                tap_range(p, first + (int64_t)s * stride, &j0[s], &j1[s]);
+                lo = j0[s] > lo ? j0[s] : lo;
+                hi = j1[s] < hi ? j1[s] : hi;
+            }
+            int32_t acc[4] = {0, 0, 0, 0};
+            if (ns == 4 && hi > lo) {
+                runs_t rr = {d == 1 ? (hi - lo) * cin : cin, d == 1 ? 1 : hi - lo,
+                             (size_t)(d - 1) * cin};
+                runs4(w + (size_t)lo * cin, p->x + (size_t)(first + (int64_t)lo * d) * cin, sx,
+                      &rr, acc);
+            } else {
+                lo = hi = 0; /* every tap step by step */
+            }
+            for (int s = 0; s < ns; s++) {
+                const int64_t fs = first + (int64_t)s * stride;
+                uint32_t a = (uint32_t)acc[s];
+                if (hi > lo) {
+                    a += (uint32_t)dot_taps(p, w, fs, j0[s], lo);
+                    a += (uint32_t)dot_taps(p, w, fs, hi, j1[s]);
+                } else {
+                    a += (uint32_t)dot_taps(p, w, fs, j0[s], j1[s]);
+                }
+                a += (uint32_t)e.bias - zp * tap_wsum(P, j0[s], j1[s]);
+                y[(size_t)(t + s) * cout] = rq1(c, &e, (int32_t)a);
+            }
+        }
+    }
+}
+
 void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
 {
-    if (PIT_CONV_DIRECT(p)) {
-        conv_int8_direct(p, co0, co1);
-        return;
-    }
     const int T = p->T_out, cout = p->cout, K = p->cin * p->k;
     col_t c = {p->out_zp, (uint32_t)(uint8_t)p->act_min * 0x01010101u,
                (uint32_t)(uint8_t)p->act_max * 0x01010101u, p->act_min, p->act_max, 1, col,
@@ -973,6 +952,10 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
     for (int o = co0; o < co1; o++)
         if (!pit_rq_ok(p->mult[o], p->shift[o]))
             c.fast = 0;
+    if (PIT_CONV_DIRECT(p)) {
+        conv_int8_direct(p, &c, co0, co1, (int32_t *)(void *)col);
+        return;
+    }
     /* sized by the call's channels: a multi-core port's share needs a small table */
     const int n_tab = co1 - co0 < PIT_CHUNK ? (co1 - co0 > 0 ? co1 - co0 : 1) : PIT_CHUNK;
     chan_t tab[n_tab];
