@@ -50,10 +50,6 @@ static inline void tap_range(const pit_conv_q_t *p, int64_t first, int *j0, int 
     *j1 = (int)e;
 }
 
-/* The column holds the input values themselves (int16 x, padding taps as in_zp): the
- * zero point is folded into each channel's bias once per call (bias - in_zp * sum w), so
- * converting a word is two SXTB16. */
-
 /* Byte stream into the column's groups: r bytes (r < 4) wait in pend. */
 typedef struct {
     uint32_t *out;
@@ -126,28 +122,6 @@ static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
     const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u;
     int j0, j1;
     tap_range(p, first, &j0, &j1);
-    if ((cin & 3) == 0) {
-        /* whole rows are whole groups */
-        uint32_t *out = (uint32_t *)(void *)col + b;
-        for (int n = j0 * (cin >> 2); n; n--, out += 4)
-            out[0] = out[2] = 0;
-        if (j0 < j1) {
-            const int8_t *src = p->x + (size_t)(first + (int64_t)j0 * d) * cin;
-            const size_t skip = (size_t)(d - 1) * cin;
-            for (int j = j0; j < j1; j++, src += skip) {
-                for (int n = cin >> 2; n; n--) {
-                    const uint32_t v = pit_read32(src);
-                    src += 4;
-                    out[0] = pit_sadd16(pit_sxtb16(v), off);
-                    out[2] = pit_sadd16(pit_sxtb16_ror8(v), off);
-                    out += 4;
-                }
-            }
-        }
-        for (int n = (k - j1) * (cin >> 2); n; n--, out += 4)
-            out[0] = out[2] = 0;
-        return;
-    }
     if (p->in_zp < -128 || p->in_zp > 127) {
         /* padding bytes equal to in_zp cannot be int8: element by element */
         static const uint8_t pos[4] = {0, 4, 1, 5}; /* element r of a group -> int16 slot */
@@ -166,32 +140,11 @@ static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
         }
         return;
     }
-    if (cin == 1) {
-        /* one byte per tap: 4 taps per group, read with the row step */
-        uint32_t *out = (uint32_t *)(void *)col + b;
-        int16_t *tail = col + 8 * K4 + b;
-        const int32_t zp = p->in_zp;
-        const int8_t *src = p->x + (first + (int64_t)j0 * d);
-        int j = 0;
-        for (; j + 4 <= k; j += 4, out += 4) {
-            int32_t v[4];
-            for (int i = 0; i < 4; i++) {
-                const int ji = j + i;
-                v[i] = ji >= j0 && ji < j1 ? src[(ptrdiff_t)(ji - j0) * d] - zp : 0;
-            }
-            out[0] = (uint32_t)(uint16_t)v[0] | (uint32_t)v[2] << 16;
-            out[2] = (uint32_t)(uint16_t)v[1] | (uint32_t)v[3] << 16;
-        }
-        for (int i = 0; j < k; j++, i++)
-            tail[2 * i] = (int16_t)(j >= j0 && j < j1 ? src[(ptrdiff_t)(j - j0) * d] - zp : 0);
-        return;
-    }
-    /* cin % 4 != 0: the k rows (padding rows as cin bytes equal to in_zp, which become 0)
-     * are streamed as
-     * one byte sequence; whole words are read from each row and spliced onto the r bytes
-     * left over from the previous rows, and every complete word becomes one group. Only
-     * the last cin % 4 bytes of a row are read one by one, so no read goes past the row.
-     * Padding taps (before j0, from j1 on) are appended in bulk. */
+    /* the k rows (padding rows as cin bytes equal to in_zp, which become 0) are streamed
+     * as one byte sequence; whole words are read from each row and spliced onto the r
+     * bytes left over from the previous rows, and every complete word becomes one group.
+     * Only the last cin % 4 bytes of a row are read one by one, so no read goes past the
+     * row. Padding taps (before j0, from j1 on) are appended in bulk. */
     col_stream_t st = {(uint32_t *)(void *)col + b, 0, 0, off, (uint32_t)(uint8_t)p->in_zp};
     col_pad(&st, (uint32_t)j0 * cin);
     if (j0 < j1) {
