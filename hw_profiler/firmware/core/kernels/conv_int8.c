@@ -390,80 +390,11 @@ static inline int8_t rq1(const col_t *c, const chan_t *e, int32_t acc)
     return pit_clamp_i8(v + c->zp, c->lo, c->hi);
 }
 
-/* Channels e[0], e[1] at the two steps (acc a00, a01 and a10, a11) to y0[0..1], y1[0..1].
- * On ARMv7E-M: per output AND, ORR, ADD, SMLAL, ASR (pit_rq_mul), ADD, SSAT; the four
- * results packed into one word (BFI, BFI, PKHBT), clamped to the activation range in all
- * lanes at once (SSUB8 / SEL) and stored as two halfwords. */
-static inline __attribute__((always_inline)) void
-rq_block(const col_t *c, const chan_t *e, int32_t a00, int32_t a01, int32_t a10, int32_t a11,
-       int8_t *y0, int8_t *y1)
-{
-#if PIT_SIMD_NATIVE
-    if (c->fast) {
-        uint32_t m, h, r, lo, hi;
-        __asm__ volatile(
-            "ldrd   %[m], %[h], [%[e], #4]\n\t"
-            "ldr    %[r], [%[e], #12]\n\t"
-            "and    %[lo], %[a00], #0x80000000\n\t"
-            "orr    %[lo], %[lo], #0x40000000\n\t"
-            "add    %[hi], %[h], %[a00], asr #31\n\t"
-            "smlal  %[lo], %[hi], %[a00], %[m]\n\t"
-            "asr    %[a00], %[hi], %[r]\n\t"
-            "and    %[lo], %[a01], #0x80000000\n\t"
-            "orr    %[lo], %[lo], #0x40000000\n\t"
-            "add    %[hi], %[h], %[a01], asr #31\n\t"
-            "smlal  %[lo], %[hi], %[a01], %[m]\n\t"
-            "asr    %[a01], %[hi], %[r]\n\t"
-            "ldrd   %[m], %[h], [%[e], #20]\n\t"
-            "ldr    %[r], [%[e], #28]\n\t"
-            "and    %[lo], %[a10], #0x80000000\n\t"
-            "orr    %[lo], %[lo], #0x40000000\n\t"
-            "add    %[hi], %[h], %[a10], asr #31\n\t"
-            "smlal  %[lo], %[hi], %[a10], %[m]\n\t"
-            "asr    %[a10], %[hi], %[r]\n\t"
-            "and    %[lo], %[a11], #0x80000000\n\t"
-            "orr    %[lo], %[lo], #0x40000000\n\t"
-            "add    %[hi], %[h], %[a11], asr #31\n\t"
-            "smlal  %[lo], %[hi], %[a11], %[m]\n\t"
-            "asr    %[a11], %[hi], %[r]\n\t"
-            "ldr    %[m], [%[c]]\n\t"
-            "ldrd   %[h], %[r], [%[c], #4]\n\t"
-            "add    %[a00], %[a00], %[m]\n\t"
-            "add    %[a01], %[a01], %[m]\n\t"
-            "add    %[a10], %[a10], %[m]\n\t"
-            "add    %[a11], %[a11], %[m]\n\t"
-            "ssat   %[a00], #8, %[a00]\n\t"
-            "ssat   %[a01], #8, %[a01]\n\t"
-            "ssat   %[a10], #8, %[a10]\n\t"
-            "ssat   %[a11], #8, %[a11]\n\t"
-            "bfi    %[a00], %[a10], #8, #8\n\t"
-            "bfi    %[a01], %[a11], #8, #8\n\t"
-            "pkhbt  %[a00], %[a00], %[a01], lsl #16\n\t"
-            "ssub8  %[lo], %[a00], %[h]\n\t"
-            "sel    %[a00], %[a00], %[h]\n\t"
-            "ssub8  %[lo], %[a00], %[r]\n\t"
-            "sel    %[a00], %[r], %[a00]\n\t"
-            "strh   %[a00], [%[y0]]\n\t"
-            "lsr    %[a00], %[a00], #16\n\t"
-            "strh   %[a00], [%[y1]]\n\t"
-            : [a00] "+&r"(a00), [a01] "+&r"(a01), [a10] "+&r"(a10), [a11] "+&r"(a11),
-              [m] "=&r"(m), [h] "=&r"(h), [r] "=&r"(r), [lo] "=&r"(lo), [hi] "=&r"(hi)
-            : [e] "r"(e), [c] "r"(c), [y0] "r"(y0), [y1] "r"(y1)
-            : "cc", "memory");
-        return;
-    }
-#endif
-    y0[0] = rq1(c, e, a00);
-    y1[0] = rq1(c, e, a01);
-    y0[1] = rq1(c, e + 1, a10);
-    y1[1] = rq1(c, e + 1, a11);
-}
-
 /* n pairs of output channels (weights from w, constants from e) at both gathered steps:
  * every weight word and column word loaded feeds two SMLADs (16 MACs per 2 weight loads,
  * 2 LDRD, 4 SXTB16, 8 SMLAD; hand-scheduled on ARMv7E-M, 18 instructions, no spills), the
- * tail pairs feed both steps per load. Out of line, so the loop gets the whole register
- * file. */
+ * tail pairs feed both steps per load. The portable path, and on ARMv7E-M the layers
+ * whose multipliers pit_rq_mul() does not take (col_pairs_asm takes the others). */
 static void __attribute__((noinline))
 col_pairs(const col_t *c, const chan_t *e, const int8_t *w, int n, int8_t *y0, int8_t *y1)
 {
@@ -527,16 +458,21 @@ col_pairs(const col_t *c, const chan_t *e, const int8_t *w, int n, int8_t *y0, i
             a10 += wrb * xa;
             a11 += wrb * xb;
         }
-        rq_block(c, e, a00, a01, a10, a11, y0, y1);
+        y0[0] = rq1(c, e, a00);
+        y1[0] = rq1(c, e, a01);
+        y0[1] = rq1(c, e + 1, a10);
+        y1[1] = rq1(c, e + 1, a11);
     }
 }
 
 #if PIT_SIMD_NATIVE
 /* col_pairs() for a `fast` call on ARMv7E-M as one assembly loop: the MAC loop needs 13
  * registers, so the loop state lives in `s` and is reloaded per block. Per block:
- * 18 instructions per 4 column elements (as col_pairs), 7 per tail element (SMLABB /
- * SMLABT on the [a b] pairs), about 70 for set-up and the requantisation of the four
- * outputs (the sequence of rq_block). */
+ * 18 instructions per 4 column elements (as col_pairs), 9 per tail element (SMLABB /
+ * SMLABT on the [a b] pairs), about 66 for set-up and the four outputs: per output AND,
+ * ORR, ADD, SMLAL, ASR (pit_rq_mul), ADD, SSAT; the four results packed into one word
+ * (BFI, BFI, PKHBT), clamped to the activation range in all lanes at once (SSUB8 / SEL)
+ * and stored as two halfwords. The layout of pairs_t is fixed by the offsets below. */
 typedef struct {
     const chan_t *e;  /* 0: constants of the block's first channel */
     const int8_t *w;  /* 4: its weights */
@@ -547,6 +483,12 @@ typedef struct {
     int32_t zp;       /* 36 */
     uint32_t lo4, hi4; /* 40, 44 */
 } pairs_t;
+/* the offsets the assembly uses (a negative array size stops the build otherwise) */
+typedef char pit_pairs_layout[offsetof(pairs_t, K) == 20 && offsetof(pairs_t, col) == 32 &&
+                                      offsetof(pairs_t, lo4) == 40 && sizeof(chan_t) == 16 &&
+                                      offsetof(chan_t, rm1) == 12
+                                  ? 1
+                                  : -1];
 
 static void __attribute__((noinline)) col_pairs_asm(pairs_t *s)
 {
@@ -700,6 +642,9 @@ typedef struct {
     int n, nrun;   /* 0, 4 */
     size_t xskip;  /* 8 */
 } runs_t;
+#if PIT_SIMD_NATIVE
+typedef char pit_runs_layout[offsetof(runs_t, xskip) == 8 ? 1 : -1];
+#endif
 
 static void __attribute__((noinline))
 runs4(const int8_t *w, const int8_t *xa, size_t sx, runs_t *r, int32_t *acc)
@@ -914,14 +859,16 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
     chan_t tab[n_tab];
     int8_t sink[n_tab]; /* the second step's outputs when T_out is odd */
     /* Steps [i0, i1) have every tap in range (one interval: the first row of a step
-     * grows with t); their pairs with whole-word rows take gather_rows2(). */
+     * grows with t); pairs of them take gather_rows2() or gather_offs2(), pairs with
+     * padding taps the _edge variants, wide odd columns gather_q7(). */
     const int64_t span = (int64_t)(p->k - 1) * p->d, stride = p->stride;
     const int64_t lo = ((int64_t)p->pad_left + stride - 1) / stride;
     const int64_t hi = ((int64_t)p->T - 1 - span + p->pad_left) / stride + 1;
     const int i0 = (int)(lo < T ? lo : T), i1 = (int)(hi < i0 ? i0 : (hi < T ? hi : T));
     const int rows2 = (p->cin & 3) == 0;
     const size_t sx = (size_t)stride * p->cin, skip = (size_t)(p->d - 1) * p->cin;
-    const int8_t *x_i0 = p->x + (size_t)((int64_t)i0 * stride - p->pad_left) * p->cin;
+    const int8_t *x_i0 =
+        i0 < i1 ? p->x + (size_t)((int64_t)i0 * stride - p->pad_left) * p->cin : p->x;
     const uint32_t off = (uint32_t)(uint16_t)(int16_t)(-p->in_zp) * 0x00010001u;
     /* Narrow columns of other widths: offsets of the column's elements from the first
      * row, when they fit in 16 bits. */
