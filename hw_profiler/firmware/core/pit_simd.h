@@ -42,35 +42,6 @@ static inline uint32_t pit_sadd16(uint32_t a, uint32_t b)
     __asm__("sadd16 %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
     return r;
 }
-/* x saturated to [-128, 127]. */
-static inline int32_t pit_ssat8(int32_t x)
-{
-    int32_t r;
-    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(x));
-    return r;
-}
-/* Bytes [a b c d] from the low bytes of a, b, c, d (BFI, BFI, PKHBT). */
-static inline uint32_t pit_pack4(uint32_t a, uint32_t b, uint32_t c, uint32_t d)
-{
-    __asm__("bfi %0, %1, #8, #8" : "+r"(a) : "r"(b));
-    __asm__("bfi %0, %1, #8, #8" : "+r"(c) : "r"(d));
-    uint32_t r;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(c));
-    return r;
-}
-/* Lane-wise max and min of 4 int8 lanes: SSUB8 sets a GE flag per lane, SEL picks. */
-static inline uint32_t pit_max8(uint32_t a, uint32_t b)
-{
-    uint32_t r, t;
-    __asm__("ssub8 %1, %2, %3\n\tsel %0, %2, %3" : "=r"(r), "=&r"(t) : "r"(a), "r"(b) : "cc");
-    return r;
-}
-static inline uint32_t pit_min8(uint32_t a, uint32_t b)
-{
-    uint32_t r, t;
-    __asm__("ssub8 %1, %2, %3\n\tsel %0, %3, %2" : "=r"(r), "=&r"(t) : "r"(a), "r"(b) : "cc");
-    return r;
-}
 #else
 #define PIT_SIMD_NATIVE 0
 static inline uint32_t pit_sxtb16(uint32_t x)
