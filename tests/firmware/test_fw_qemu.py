@@ -221,14 +221,17 @@ def test_int8_conv_requant_extremes_exact(qemu_board, host_board, case, T, cin, 
 
 # (C_in, C_out, T, k, d, stride): every gather of the int8 column path (whole-word rows,
 # the offsets table for other widths including C_in = 1, the byte stream for wide odd
-# columns), its edge steps at each dilation, odd C_out and odd T, more channels than one
-# table chunk, and the direct path below 4 output channels.
+# columns or offsets beyond 16 bits), its edge steps at each dilation, odd C_out and odd
+# T, more channels than one table chunk, the direct path below 4 output channels, and
+# dilations far beyond T.
 _CONV_PATHS = [(cin, cout, T, k, d, 1) for cin, cout, T, k in
                [(8, 8, 17, 3), (5, 7, 33, 3), (1, 9, 40, 65), (9, 10, 21, 3), (23, 5, 9, 3),
                 (9, 6, 12, 65), (3, 33, 11, 2), (12, 20, 7, 1), (1, 4, 30, 1), (9, 1, 70, 65),
                 (1, 3, 50, 65), (6, 2, 13, 5)]
                for d in (1, 2, 4, 8)] + [(5, 7, 33, 3, 2, 2), (8, 9, 20, 4, 3, 3),
-                                         (1, 9, 40, 65, 2, 2)]
+                                         (1, 9, 40, 65, 2, 2), (4, 4, 5, 3, 60000, 1),
+                                         (5, 6, 7, 3, 30000, 1), (1, 8, 30, 200, 1, 1),
+                                         (7, 5, 1, 1, 1, 1), (3, 2, 9, 4, 40000, 2)]
 
 
 @pytest.mark.parametrize(("cin", "cout", "T", "k", "d", "s"), _CONV_PATHS)
