@@ -1,6 +1,7 @@
 /* Host unit tests of core logic that has no protocol path: the multi-core output-channel
  * split (used by the GAP8 port) and int8 convs run by parts of their output channels, CRC
- * check values and the one-multiply requantisation against the TFLite-style reference. Prints "OK" and exits 0 on success. */
+ * check values and the one-multiply requantisation against the TFLite-style reference.
+ * Prints "OK" and exits 0 on success. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

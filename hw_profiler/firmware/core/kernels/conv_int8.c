@@ -112,8 +112,10 @@ col_pad(col_stream_t *st, uint32_t n)
 }
 
 /* Gather the dilated input column of output step t as int16 (x - in_zp, so the zero
- * padding on either side is 0) into slot `b` (0 = a, 1 = b) of the column buffer. Done once per time step and shared by all
- * output channels: dilation and stride only change the source rows. */
+ * padding on either side is 0) into slot `b` (0 = a, 1 = b) of the column buffer, for the
+ * columns the pair gathers below do not take (C_in % 4 != 0 and wider than the offsets
+ * table, or offsets beyond 16 bits). Done once per time step and shared by all output
+ * channels: dilation and stride only change the source rows. */
 static void gather_q7(const pit_conv_q_t *p, int t, int16_t *col, int b)
 {
     const int cin = p->cin, k = p->k, d = p->d, T = p->T;
@@ -312,7 +314,8 @@ static void gather_rows2_edge(const pit_conv_q_t *p, int t, int two, int16_t *co
 static inline int16_t *col_elem(int16_t *col, int K4, int e, int b)
 {
     static const uint8_t pos[4] = {0, 4, 1, 5}; /* element r of a group -> int16 slot */
-    return e < 4 * K4 ? col + 8 * (e >> 2) + 2 * b + pos[e & 3] : col + 8 * K4 + 2 * (e - 4 * K4) + b;
+    return e < 4 * K4 ? col + 8 * (e >> 2) + 2 * b + pos[e & 3]
+                      : col + 8 * K4 + 2 * (e - 4 * K4) + b;
 }
 
 /* gather_offs2() for a pair with taps in the padding (the second step is t again when
@@ -637,7 +640,8 @@ static void col_one(const col_t *c, const chan_t *e, const int8_t *wa, int8_t *y
 
 /* acc[s] += w . (run of step s) for s < 4 over nrun runs of n bytes: weights contiguous,
  * step s's first run at xa + s sx, each next run xskip bytes after the previous one's
- * end. Per 4 bytes: 5 loads, 10 SXTB16, 8 SMLAD for 16 MACs on ARMv7E-M. */
+ * end (r->nrun counts down). Per 4 bytes: 5 loads, 10 SXTB16, 8 SMLAD for 16 MACs on
+ * ARMv7E-M. */
 typedef struct {
     int n, nrun;   /* 0, 4 */
     size_t xskip;  /* 8 */
