@@ -845,6 +845,302 @@ static void conv_int8_direct(const pit_conv_q_t *p, const col_t *c, int co0, int
     }
 }
 
+/* ---- small path (K = C_in * k <= PIT_SMALL_K, every channel on pit_rq_mul) ----
+ * Tiny layers spend most of their time outside the MACs, so all per-channel work is done
+ * once per call into a record per channel: the bias with the input zero point folded in
+ * (bias - in_zp * sum w, twice: one LDRD starts both accumulators), the weights as int16
+ * pairs (SMALL_SLOT order, zero beyond K, in whole units of two pairs) and the
+ * requantisation constants with the output zero point folded into the rounding term
+ * (out_zp * 2^rm1 added before the final shift adds out_zp after it; no overflow for
+ * rm1 <= 22, checked per call). The input is copied into a window whose padding rows
+ * hold in_zp bytes, so every step, padded or not, is gathered the same way: the two steps
+ * of a pair into int16 pairs [a_i b_i] through an offsets table, after which each channel
+ * is one straight run of SMLADs for both steps and two requantisations. */
+#define PIT_SMALL_K 32
+#define PIT_SMALL_U (PIT_SMALL_K / 4)     /* most units of two pairs */
+#define PIT_SMALL_R (2 * PIT_SMALL_U + 5) /* most record words */
+#define PIT_SMALL_CH 16                   /* channels per record chunk */
+#define PIT_SMALL_V 512                   /* window bytes */
+
+/* Element e of a column or weight row goes to int16 slot SMALL_SLOT(e) of the pairs:
+ * groups of 4 elements as (4g, 4g + 2), (4g + 1, 4g + 3), the order SXTB16 and
+ * SXTB16 ROR 8 give from one weight word; slots without an element weigh 0. */
+#define SMALL_SLOT(e) (4 * ((e) >> 2) + 2 * ((e) & 1) + (((e) >> 1) & 1))
+
+typedef struct {
+    const uint32_t *rec;  /* 0: the first channel's record */
+    uint32_t *col;        /* 4: the gathered pairs of both steps */
+    uint32_t entry;       /* 8: ARMv7E-M: where the SMLAD run starts (Thumb address) */
+    int8_t *y0, *y1;      /* 12, 16: the first channel's outputs at both steps */
+    int n;                /* 20: channels */
+    uint32_t lo4, hi4;    /* 24, 28: activation bounds in all 4 byte lanes */
+    const int8_t *xa;     /* 32: the first row of step a in the window */
+    uint32_t sx;          /* 36: bytes from step a to step b */
+    const uint32_t *offs; /* 40: byte offset of each slot from a step's first row */
+    int u;                /* 44: units of two pairs */
+    int pairs;            /* 48: pairs of steps */
+    uint32_t ystep, xstep; /* 52, 56: to the next pair of steps in y and the window */
+    int32_t lo, hi;
+} small_t;
+
+/* Whether the layer takes the small path (`fast`: every channel on pit_rq_mul). */
+static int small_ok(const pit_conv_q_t *p, int fast, int co0, int co1)
+{
+    const int64_t rows = (int64_t)(p->k - 1) * p->d + 1 + p->stride; /* one pair of steps */
+    if (!fast || p->cin * p->k > PIT_SMALL_K || p->in_zp < -128 || p->in_zp > 127 ||
+        rows * p->cin > PIT_SMALL_V)
+        return 0;
+    for (int o = co0; o < co1; o++)
+        if (p->mult[o] != 0 && -p->shift[o] - 1 > 22)
+            return 0;
+    return 1;
+}
+
+#if PIT_SIMD_NATIVE
+/* s->pairs pairs of steps: gather (per two pairs of both steps: LDM of 4 offsets,
+ * 8 LDRSB, 4 PKHBT, 2 STRD), then per channel (r0/r1 accumulators, r2 record, r3 column,
+ * r4-r9 operands, r10/r11 outputs, r12 state, lr channels left) the SMLAD run, entered
+ * PIT_SMALL_U - u units before its end (a unit: six 32-bit encodings, 24 bytes), and the
+ * requantisation of both steps (AND, ORR, ADD, SMLAL, ASR each, SSAT), then the clamp to
+ * the activation range in both byte lanes at once (SSUB8 / SEL) unless it is the whole
+ * int8 range, which SSAT already gives. */
+#define PIT_SMALL_RUN(name, clamp)                                                         \
+    ".pushsection .text." name ",\"ax\",%progbits\n\t"                                    \
+    ".syntax unified\n\t"                                                                  \
+    ".thumb\n\t"                                                                           \
+    ".p2align 2\n\t"                                                                       \
+    ".global " name "\n\t"                                                                 \
+    ".global " name "_units_end\n\t"                                                       \
+    ".thumb_func\n\t"                                                                      \
+    ".type " name ", %function\n"                                                          \
+    name ":\n\t"                                                                           \
+    "push   {r4-r11, lr}\n\t"                                                              \
+    "mov    r12, r0\n"                                                                     \
+    "2:\n\t"                                                                               \
+    "ldrd   r0, r1, [r12, #32]\n\t"                                                        \
+    "add    r1, r0, r1\n\t"                                                                \
+    "ldrd   r2, r3, [r12, #40]\n\t"                                                        \
+    "ldr    lr, [r12, #4]\n"                                                               \
+    "3:\n\t"                                                                               \
+    "ldmia.w r2!, {r4, r5, r6, r7}\n\t"                                                    \
+    "ldrsb  r8, [r0, r4]\n\t"                                                              \
+    "ldrsb  r9, [r0, r5]\n\t"                                                              \
+    "ldrsb  r10, [r1, r4]\n\t"                                                             \
+    "ldrsb  r11, [r1, r5]\n\t"                                                             \
+    "pkhbt  r8, r8, r9, lsl #16\n\t"                                                       \
+    "pkhbt  r10, r10, r11, lsl #16\n\t"                                                    \
+    "strd   r8, r10, [lr], #8\n\t"                                                         \
+    "ldrsb  r8, [r0, r6]\n\t"                                                              \
+    "ldrsb  r9, [r0, r7]\n\t"                                                              \
+    "ldrsb  r10, [r1, r6]\n\t"                                                             \
+    "ldrsb  r11, [r1, r7]\n\t"                                                             \
+    "pkhbt  r8, r8, r9, lsl #16\n\t"                                                       \
+    "pkhbt  r10, r10, r11, lsl #16\n\t"                                                    \
+    "strd   r8, r10, [lr], #8\n\t"                                                         \
+    "subs   r3, r3, #1\n\t"                                                                \
+    "bne    3b\n\t"                                                                        \
+    "ldr    r2, [r12, #0]\n\t"                                                             \
+    "ldrd   r10, r11, [r12, #12]\n\t"                                                      \
+    "ldr    lr, [r12, #20]\n"                                                              \
+    "1:\n\t"                                                                               \
+    "ldrd   r0, r1, [r2], #8\n\t"                                                          \
+    "ldr    r3, [r12, #4]\n\t"                                                             \
+    "ldr    pc, [r12, #8]\n\t"                                                             \
+    ".rept 8\n\t"                                                                          \
+    "ldmia.w r2!, {r4, r5}\n\t"                                                            \
+    "ldmia.w r3!, {r6, r7, r8, r9}\n\t"                                                    \
+    "smlad  r0, r4, r6, r0\n\t"                                                            \
+    "smlad  r1, r4, r7, r1\n\t"                                                            \
+    "smlad  r0, r5, r8, r0\n\t"                                                            \
+    "smlad  r1, r5, r9, r1\n\t"                                                            \
+    ".endr\n"                                                                              \
+    name "_units_end:\n\t"                                                                 \
+    "ldmia.w r2!, {r4, r5, r6}\n\t"                                                        \
+    "and    r7, r0, #0x80000000\n\t"                                                       \
+    "orr    r7, r7, #0x40000000\n\t"                                                       \
+    "add    r8, r5, r0, asr #31\n\t"                                                       \
+    "smlal  r7, r8, r0, r4\n\t"                                                            \
+    "asr    r0, r8, r6\n\t"                                                                \
+    "and    r7, r1, #0x80000000\n\t"                                                       \
+    "orr    r7, r7, #0x40000000\n\t"                                                       \
+    "add    r8, r5, r1, asr #31\n\t"                                                       \
+    "smlal  r7, r8, r1, r4\n\t"                                                            \
+    "asr    r1, r8, r6\n\t"                                                                \
+    "ssat   r0, #8, r0\n\t"                                                                \
+    "ssat   r1, #8, r1\n\t"                                                                \
+    clamp                                                                                  \
+    "subs   lr, lr, #1\n\t"                                                                \
+    "bne    1b\n\t"                                                                        \
+    "ldrd   r0, r1, [r12, #12]\n\t"                                                        \
+    "ldr    r2, [r12, #52]\n\t"                                                            \
+    "add    r0, r0, r2\n\t"                                                                \
+    "add    r1, r1, r2\n\t"                                                                \
+    "strd   r0, r1, [r12, #12]\n\t"                                                        \
+    "ldr    r0, [r12, #32]\n\t"                                                            \
+    "ldr    r1, [r12, #56]\n\t"                                                            \
+    "add    r0, r0, r1\n\t"                                                                \
+    "str    r0, [r12, #32]\n\t"                                                            \
+    "ldr    r0, [r12, #48]\n\t"                                                            \
+    "subs   r0, r0, #1\n\t"                                                                \
+    "str    r0, [r12, #48]\n\t"                                                            \
+    "bne    2b\n\t"                                                                        \
+    "pop    {r4-r11, pc}\n\t"                                                              \
+    ".size " name ", .-" name "\n\t"                                                       \
+    ".popsection\n"
+
+void pit_small_run(small_t *s);
+void pit_small_run_full(small_t *s);
+extern const char pit_small_run_units_end[], pit_small_run_full_units_end[];
+__asm__(PIT_SMALL_RUN("pit_small_run",
+                      "bfi    r0, r1, #8, #8\n\t"
+                      "ldrd   r4, r5, [r12, #24]\n\t"
+                      "ssub8  r6, r0, r4\n\t"
+                      "sel    r0, r0, r4\n\t"
+                      "ssub8  r6, r0, r5\n\t"
+                      "sel    r0, r5, r0\n\t"
+                      "strb   r0, [r10], #1\n\t"
+                      "lsr    r0, r0, #8\n\t"
+                      "strb   r0, [r11], #1\n\t"));
+__asm__(PIT_SMALL_RUN("pit_small_run_full",
+                      "strb   r0, [r10], #1\n\t"
+                      "strb   r1, [r11], #1\n\t"));
+typedef char pit_small_layout[offsetof(small_t, entry) == 8 && offsetof(small_t, n) == 20 &&
+                                      offsetof(small_t, lo4) == 24 &&
+                                      offsetof(small_t, xa) == 32 &&
+                                      offsetof(small_t, offs) == 40 &&
+                                      offsetof(small_t, ystep) == 52 && PIT_SMALL_U == 8
+                                  ? 1
+                                  : -1];
+#else
+static void pit_small_run(small_t *s)
+{
+    for (; s->pairs; s->pairs--, s->xa += s->xstep, s->y0 += s->ystep, s->y1 += s->ystep) {
+        const int8_t *xa = s->xa, *xb = xa + s->sx;
+        const uint32_t *offs = s->offs;
+        uint32_t *out = s->col;
+        for (int i = 2 * s->u; i; i--, offs += 2, out += 2) {
+            out[0] = (uint16_t)xa[offs[0]] | (uint32_t)(uint16_t)xa[offs[1]] << 16;
+            out[1] = (uint16_t)xb[offs[0]] | (uint32_t)(uint16_t)xb[offs[1]] << 16;
+        }
+        const uint32_t *rec = s->rec;
+        for (int c = 0; c < s->n; c++) {
+            int32_t a0 = (int32_t)rec[0], a1 = a0;
+            const uint32_t *pc = s->col;
+            rec += 2;
+            for (int i = 2 * s->u; i; i--, pc += 2) {
+                const uint32_t w = *rec++;
+                a0 = pit_smlad(w, pc[0], a0);
+                a1 = pit_smlad(w, pc[1], a1);
+            }
+            const pit_rq_t r = {(int32_t)rec[0], (int32_t)rec[1], (int32_t)rec[2]};
+            rec += 3;
+            s->y0[c] = pit_clamp_i8(pit_rq_mul(r, a0), s->lo, s->hi);
+            s->y1[c] = pit_clamp_i8(pit_rq_mul(r, a1), s->lo, s->hi);
+        }
+    }
+}
+#endif
+
+/* Channel records (see above) of channels [c0, c0 + n). */
+static void small_records(const pit_conv_q_t *p, int c0, int n, int u, uint32_t *rec)
+{
+    const int K = p->cin * p->k, K4 = K >> 2, Kt = K & 3;
+    for (int i = 0; i < n; i++, rec += 2 * u + 5) {
+        const int o = c0 + i;
+        const int8_t *w = p->w + (size_t)o * K;
+        int32_t sum = 0;
+        uint32_t *wp = rec + 2;
+        for (int g = 0; g < K4; g++, wp += 2) {
+            const uint32_t v = pit_read32(w + 4 * g);
+            wp[0] = pit_sxtb16(v);
+            wp[1] = pit_sxtb16_ror8(v);
+            sum = pit_smlad(wp[0], 0x00010001u, sum);
+            sum = pit_smlad(wp[1], 0x00010001u, sum);
+        }
+        if (Kt) { /* the last group's elements, zero beyond K */
+            const int8_t *wt = w + 4 * K4;
+            const uint32_t v = (uint8_t)wt[0] | (Kt > 1 ? (uint32_t)(uint8_t)wt[1] << 8 : 0u) |
+                               (Kt > 2 ? (uint32_t)(uint8_t)wt[2] << 16 : 0u);
+            wp[0] = pit_sxtb16(v);
+            wp[1] = pit_sxtb16_ror8(v);
+            sum = pit_smlad(wp[0], 0x00010001u, sum);
+            sum = pit_smlad(wp[1], 0x00010001u, sum);
+            wp += 2;
+        }
+        if (2 * u > 2 * K4 + (Kt ? 2 : 0)) /* the second pair of the last unit */
+            wp[0] = wp[1] = 0;
+        rec[0] = rec[1] = (uint32_t)(p->bias ? p->bias[o] : 0) - (uint32_t)p->in_zp * (uint32_t)sum;
+        /* a zero multiplier gives out_zp whatever the shift: rm1 = 1 keeps the fold in range */
+        const int32_t m = p->mult[o], rm1 = m ? -p->shift[o] - 1 : 1;
+        rec[2 * u + 2] = (uint32_t)m;
+        rec[2 * u + 3] = (UINT32_C(1) << (rm1 - 1)) + ((uint32_t)p->out_zp << rm1);
+        rec[2 * u + 4] = (uint32_t)rm1;
+    }
+}
+
+static void conv_int8_small(const pit_conv_q_t *p, const col_t *c, int co0, int co1)
+{
+    const int cin = p->cin, K = cin * p->k, To = p->T_out, cout = p->cout, s = p->stride;
+    const int u = (K + 3) >> 2;
+    const int span = (p->k - 1) * p->d + 1; /* rows of one step (small_ok bounds it) */
+    uint32_t col[4 * PIT_SMALL_U];
+    uint32_t offs[4 * PIT_SMALL_U];
+    uint32_t rec[PIT_SMALL_CH * PIT_SMALL_R];
+    int8_t win[PIT_SMALL_V];
+    int8_t sink[PIT_SMALL_CH];
+    /* the slots beyond K read the step's first byte (their weights are 0) */
+    for (int e = K; e < 4 * u; e++)
+        offs[SMALL_SLOT(e)] = 0;
+    for (int j = 0, e = 0; j < p->k; j++)
+        for (int i = 0; i < cin; i++, e++)
+            offs[SMALL_SLOT(e)] = (uint32_t)(j * p->d * cin + i);
+    /* steps per window: even, their rows within the window */
+    const int W = (((PIT_SMALL_V / cin - span) / s + 1) & ~1);
+    const uint32_t sx = (uint32_t)s * (uint32_t)cin;
+    void (*run)(small_t *) = pit_small_run;
+    small_t st = {rec, col, 0u, NULL, NULL, 0, c->lo4, c->hi4, NULL, sx, offs, u, 0,
+                  2u * (uint32_t)cout, 2u * sx, c->lo, c->hi};
+#if PIT_SIMD_NATIVE
+    if (c->lo == -128 && c->hi == 127) {
+        run = pit_small_run_full;
+        st.entry = ((uint32_t)(uintptr_t)pit_small_run_full_units_end - 24u * (uint32_t)u) | 1u;
+    } else {
+        st.entry = ((uint32_t)(uintptr_t)pit_small_run_units_end - 24u * (uint32_t)u) | 1u;
+    }
+#endif
+    for (int c0 = co0; c0 < co1; c0 += PIT_SMALL_CH) {
+        const int n = co1 - c0 < PIT_SMALL_CH ? co1 - c0 : PIT_SMALL_CH;
+        small_records(p, c0, n, u, rec);
+        st.n = n;
+        for (int tw = 0; tw < To; tw += W) {
+            const int ns = To - tw < W ? To - tw : W;
+            /* rows [r0, r0 + rows) of the window: padding rows before 0 and from T on */
+            const int64_t r0 = (int64_t)tw * s - p->pad_left;
+            const int64_t rows = (int64_t)(ns - 1) * s + span;
+            const int64_t a = r0 < 0 ? (-r0 < rows ? -r0 : rows) : 0;
+            int64_t b = p->T - r0 < rows ? p->T - r0 : rows;
+            b = b < a ? a : b;
+            memset(win, (uint8_t)p->in_zp, (size_t)a * cin);
+            if (b > a)
+                memcpy(win + a * cin, p->x + (size_t)(r0 + a) * cin, (size_t)(b - a) * cin);
+            memset(win + b * cin, (uint8_t)p->in_zp, (size_t)(rows - b) * cin);
+            st.xa = win;
+            st.y0 = p->y + (size_t)tw * cout + c0;
+            st.y1 = st.y0 + cout;
+            st.sx = sx;
+            st.pairs = ns >> 1;
+            if (st.pairs)
+                run(&st);
+            if (ns & 1) { /* the last step alone: its pair is itself, into the sink */
+                st.sx = 0;
+                st.y1 = sink;
+                st.pairs = 1;
+                run(&st);
+            }
+        }
+    }
+}
+
 void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
 {
     const int T = p->T_out, cout = p->cout, K = p->cin * p->k;
@@ -856,6 +1152,10 @@ void pit_conv_int8(const pit_conv_q_t *p, int co0, int co1, int16_t *col)
             c.fast = 0;
     if (PIT_CONV_DIRECT(p)) {
         conv_int8_direct(p, &c, co0, co1, (int32_t *)(void *)col);
+        return;
+    }
+    if (small_ok(p, c.fast, co0, co1)) {
+        conv_int8_small(p, &c, co0, co1);
         return;
     }
     /* sized by the call's channels: a multi-core port's share needs a small table */
