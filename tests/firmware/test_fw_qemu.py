@@ -260,3 +260,72 @@ def test_int8_conv_padded_exact(qemu_board, T, cin, cout, k, d):
         x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
         out = np.frombuffer(qemu_board.run(x.tobytes()).output, dtype=np.int8)
         np.testing.assert_array_equal(out.reshape(t_out, cout), run_model_reference(model, x))
+
+
+def _small_model(rng, T, cin, cout, k, d, *, s=1, pad=None, relu6=False, in_zp=None):
+    model = int8_conv_model(rng, T, cin, cout, k, d, bias=True, relu6=relu6)
+    layer = model.layers[0]
+    layer.stride, layer.padding = s, pad
+    p = pad if pad is not None else ((k - 1) * d, 0)
+    t_out = (T + p[0] + p[1] - (k - 1) * d - 1) // s + 1
+    x_t, y_t = model.tensors
+    if in_zp is not None:
+        model.tensors[0] = type(x_t)(x_t.dtype, cin, T, x_t.scale, in_zp)
+    model.tensors[1] = type(y_t)(y_t.dtype, cout, t_out, y_t.scale, y_t.zero_point)
+    return model, t_out
+
+
+def _check_on_boards(boards, model, x, msg):
+    expect = run_model_reference(model, x)
+    for board in boards:
+        board.load(write_model(model))
+        out = np.frombuffer(board.run(x.tobytes()).output, dtype=np.int8)
+        np.testing.assert_array_equal(out.reshape(expect.shape), expect, err_msg=msg)
+
+
+@pytest.mark.parametrize(("T", "cin", "k"), [(11, 3, 1), (11, 3, 2), (11, 3, 3), (11, 3, 4),
+                                             (33, 5, 3), (9, 8, 4), (7, 1, 4)])
+def test_int8_conv_small_path_exact(qemu_board, host_board, T, cin, k):
+    """The small-layer path (K = C_in * k <= 32) on the board and the host build against the
+    reference: C_out = 1..8 (odd counts, the last step of odd T alone), k = 1..4,
+    dilations 1..8 and beyond T, causal and symmetric padding with stride 1 and 2, the
+    whole int8 range and a ReLU6 clamp."""
+    rng = np.random.default_rng(T * 100 + cin * 10 + k)
+    for cout in range(1, 9):
+        for d in (1, 2, 3, 8, T + 2):
+            half = (k - 1) * d // 2
+            for s, pad, relu6 in [(1, None, cout % 2 == 0), (2, (half, half), cout % 2 == 1)]:
+                model, t_out = _small_model(rng, T, cin, cout, k, d, s=s, pad=pad, relu6=relu6)
+                if t_out < 1:
+                    continue
+                x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+                _check_on_boards((qemu_board, host_board), model, x,
+                                 f"cout={cout} d={d} stride={s} pad={pad} relu6={relu6}")
+
+
+@pytest.mark.parametrize(("T", "cin", "cout", "k", "d"),
+                         [(100, 8, 37, 4, 8), (70, 16, 9, 2, 5), (5, 2, 6, 3, 40),
+                          (6, 5, 7, 3, 60), (40, 32, 5, 1, 1), (21, 31, 4, 1, 1)])
+def test_int8_conv_small_path_windows_and_limits(qemu_board, host_board, T, cin, cout, k, d):
+    """The small path over several input windows and record chunks (more than 16
+    channels), receptive fields beyond T inside and beyond the window (the latter takes
+    the column path), K = 31 and 32, input zero points -128 and 127, saturated outputs,
+    zero multipliers and the largest right shift the folded output zero point allows
+    (shift -23, and -24, which falls back)."""
+    rng = np.random.default_rng(T + cin + cout + k + d)
+    for in_zp in (-128, 127):
+        for relu6 in (False, True):
+            model, _ = _small_model(rng, T, cin, cout, k, d, relu6=relu6, in_zp=in_zp)
+            x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+            _check_on_boards((qemu_board, host_board), model, x, f"in_zp={in_zp} relu6={relu6}")
+    model, _ = _small_model(rng, T, cin, cout, k, d, in_zp=-128)
+    layer = model.layers[0]
+    for shifts in ([-23, -2, 0], [-24, -5, -3]):
+        layer.multiplier = np.array([[1 << 30, 2**31 - 1, 0][o % 3] for o in range(cout)],
+                                    np.int32)
+        layer.shift = np.array([shifts[o % 3] for o in range(cout)], np.int32)
+        layer.bias = rng.integers(-(2**22), 2**22, cout).astype(np.int32)
+        x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+        expect = run_model_reference(model, x)
+        assert (np.abs(expect.astype(int)) >= 127).any()  # saturation happens
+        _check_on_boards((qemu_board, host_board), model, x, f"shifts {shifts}")

@@ -1078,7 +1078,8 @@ static void small_records(const pit_conv_q_t *p, int c0, int n, int u, uint32_t 
     }
 }
 
-static void conv_int8_small(const pit_conv_q_t *p, const col_t *c, int co0, int co1)
+static void __attribute__((noinline))
+conv_int8_small(const pit_conv_q_t *p, const col_t *c, int co0, int co1)
 {
     const int cin = p->cin, K = cin * p->k, To = p->T_out, cout = p->cout, s = p->stride;
     const int u = (K + 3) >> 2;
