@@ -99,8 +99,9 @@ static void test_rq(void)
 }
 
 /* A multi-core port runs pit_conv_int8 on each core's channel range with its own scratch:
- * the parts must give the whole layer's bytes, on both paths (direct below 4 channels)
- * and with more channels than one constants table holds. */
+ * the parts must give the whole layer's bytes, on every path (direct below 4 channels,
+ * small for k * C_in <= 32: 5x7 k3 and 8x33 k2, the latter over more channels than one
+ * record chunk; column) and with more channels than one constants table holds. */
 static void test_conv_split(void)
 {
     static int8_t x[40 * 9], w[70 * 5 * 9], y_all[40 * 70], y_part[40 * 70];

@@ -858,7 +858,6 @@ static void conv_int8_direct(const pit_conv_q_t *p, const col_t *c, int co0, int
  * is one straight run of SMLADs for both steps and two requantisations. */
 #define PIT_SMALL_K 32
 #define PIT_SMALL_U (PIT_SMALL_K / 4)     /* most units of two pairs */
-#define PIT_SMALL_R (2 * PIT_SMALL_U + 5) /* most record words */
 #define PIT_SMALL_CH 16                   /* channels per record chunk */
 #define PIT_SMALL_V 512                   /* window bytes */
 
@@ -887,7 +886,7 @@ typedef struct {
 static int small_ok(const pit_conv_q_t *p, int fast, int co0, int co1)
 {
     const int64_t rows = (int64_t)(p->k - 1) * p->d + 1 + p->stride; /* one pair of steps */
-    if (!fast || p->cin * p->k > PIT_SMALL_K || p->in_zp < -128 || p->in_zp > 127 ||
+    if (!fast || co1 <= co0 || p->cin * p->k > PIT_SMALL_K || p->in_zp < -128 || p->in_zp > 127 ||
         rows * p->cin > PIT_SMALL_V)
         return 0;
     for (int o = co0; o < co1; o++)
@@ -1086,9 +1085,11 @@ conv_int8_small(const pit_conv_q_t *p, const col_t *c, int co0, int co1)
     const int span = (p->k - 1) * p->d + 1; /* rows of one step (small_ok bounds it) */
     uint32_t col[4 * PIT_SMALL_U];
     uint32_t offs[4 * PIT_SMALL_U];
-    uint32_t rec[PIT_SMALL_CH * PIT_SMALL_R];
+    /* records sized by the call's channels and K: a multi-core port's share needs less */
+    const int n_rec = co1 - co0 < PIT_SMALL_CH ? co1 - co0 : PIT_SMALL_CH;
+    uint32_t rec[n_rec * (2 * u + 5)];
     int8_t win[PIT_SMALL_V];
-    int8_t sink[PIT_SMALL_CH];
+    int8_t sink[n_rec];
     /* the slots beyond K read the step's first byte (their weights are 0) */
     for (int e = K; e < 4 * u; e++)
         offs[SMALL_SLOT(e)] = 0;
@@ -1109,8 +1110,8 @@ conv_int8_small(const pit_conv_q_t *p, const col_t *c, int co0, int co1)
         st.entry = ((uint32_t)(uintptr_t)pit_small_run_units_end - 24u * (uint32_t)u) | 1u;
     }
 #endif
-    for (int c0 = co0; c0 < co1; c0 += PIT_SMALL_CH) {
-        const int n = co1 - c0 < PIT_SMALL_CH ? co1 - c0 : PIT_SMALL_CH;
+    for (int c0 = co0; c0 < co1; c0 += n_rec) {
+        const int n = co1 - c0 < n_rec ? co1 - c0 : n_rec;
         small_records(p, c0, n, u, rec);
         st.n = n;
         for (int tw = 0; tw < To; tw += W) {
