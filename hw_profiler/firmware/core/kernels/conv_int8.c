@@ -1,5 +1,7 @@
-/* int8 Conv1d / Linear: the column path (gathered int16 columns, 2x2 blocks) and the
- * direct path (input rows read in place), and the split of output channels over cores. */
+/* int8 Conv1d / Linear: the column path (gathered int16 columns, 2x2 blocks), the small
+ * path (k * C_in <= 32: per-call channel records, a padded input window, one channel x
+ * 2 steps per SMLAD run), the direct path (input rows read in place), and the split of
+ * output channels over cores. */
 #include "pit_kernels.h"
 
 #include <string.h>
