@@ -234,3 +234,19 @@ def test_int8_conv_long_kernel_interior_bit_exact(host_board, cin, cout, d):
                                       out.zero_point)
         x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
         np.testing.assert_array_equal(_run(host_board, model, x), run_model_reference(model, x))
+
+
+@pytest.mark.parametrize(("T", "cin", "cout", "k", "d"),
+                         [(19, 3, 37, 2, 3), (21, 8, 66, 3, 1), (25, 1, 9, 65, 2), (33, 5, 7, 3, 8),
+                          (18, 9, 10, 3, 4), (9, 4, 5, 33, 1), (40, 31, 4, 5, 2)])
+def test_int8_conv_chunks_and_offsets_bit_exact(host_board, T, cin, cout, k, d):
+    """More output channels than one table chunk (32), odd counts, and the column widths
+    gathered through the offsets table (k * C_in <= 128, C_in % 4 != 0) or the byte stream
+    (wider), with every step an edge step at large k * d, causal and symmetric."""
+    rng = np.random.default_rng(T + cin + cout + k + d)
+    for pad in (None, ((k - 1) * d // 2, (k - 1) * d - (k - 1) * d // 2)):
+        model = int8_conv_model(rng, T, cin, cout, k, d, relu6=True)
+        model.layers[0].padding = pad
+        x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+        np.testing.assert_array_equal(_run(host_board, model, x), run_model_reference(model, x),
+                                      err_msg=f"padding {pad}")

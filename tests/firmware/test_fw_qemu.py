@@ -192,3 +192,155 @@ def test_frame_sent_while_the_core_is_busy_is_received_whole(qemu_board):
     assert [(f.type, f.seq) for f in frames] == [(0x82, 201), (0x91, 202)], frames
     assert struct.unpack("<I", frames[1].payload)[0] == len(data)
     assert time.monotonic() - start > 1.0  # the bench did keep the core busy a while
+
+
+# (multipliers, shifts) per output channel, cycled: the one-multiply requantisation
+# (converter multipliers, right shifts 2..31, the converter's zero (0, 0), multipliers 1
+# and INT32_MAX) and layers that fall back to the reference arithmetic (a shift of -1, a
+# left shift, an INT32_MIN multiplier).
+_REQUANT = {
+    "fast": ([1 << 30, 2**31 - 1, 1_500_000_000, 0, 1, 1_234_567_890],
+             [-2, -31, -9, 0, -3, -17]),
+    "shift_-1": ([1_100_000_000, 1 << 30], [-1, -8]),
+    "left_shift": ([1_900_000_000, 1 << 30], [3, -6]),
+    "int32_min": ([-(2**31), 1 << 30], [-22, -12]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_REQUANT))
+@pytest.mark.parametrize(("T", "cin", "cout", "k", "d"),
+                         [(9, 1, 9, 5, 2), (11, 5, 7, 3, 4), (8, 9, 1, 4, 8), (7, 3, 5, 1, 1),
+                          (13, 12, 6, 2, 1), (10, 8, 4, 3, 8)])
+def test_int8_conv_requant_extremes_exact(qemu_board, host_board, case, T, cin, cout, k, d):
+    """Every requantisation path of the int8 conv, unclamped (large biases and shift -2
+    saturate int8) and with a narrow activation range, on the board and the host build against the
+    reference: odd and single input / output channels, k = 1, odd T, dilations 1 to 8."""
+    rng = np.random.default_rng(T * cin + cout + k * d)
+    model = int8_conv_model(rng, T, cin, cout, k, d, bias=True)
+    layer = model.layers[0]
+    mults, shifts = _REQUANT[case]
+    layer.multiplier = np.array([mults[o % len(mults)] for o in range(cout)], np.int32)
+    layer.shift = np.array([shifts[o % len(shifts)] for o in range(cout)], np.int32)
+    layer.bias = rng.integers(-40000, 40000, cout).astype(np.int32)
+    for lo, hi in [(-128, 127), (-5, 9)]:
+        layer.act_min, layer.act_max = lo, hi
+        x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+        expect = run_model_reference(model, x)
+        if hi < 127:  # the narrow clamp acts
+            assert (expect == lo).any() or (expect == hi).any()
+        for board in (qemu_board, host_board):
+            board.load(write_model(model))
+            out = np.frombuffer(board.run(x.tobytes()).output, dtype=np.int8).reshape(T, cout)
+            np.testing.assert_array_equal(out, expect, err_msg=f"{case} lo={lo} hi={hi}")
+
+
+# (C_in, C_out, T, k, d, stride): every gather of the int8 column path (whole-word rows,
+# the offsets table for other widths including C_in = 1, the byte stream for wide odd
+# columns or offsets beyond 16 bits), its edge steps at each dilation, odd C_out and odd
+# T, more channels than one table chunk, the direct path below 4 output channels, and
+# dilations far beyond T.
+_CONV_PATHS = [(cin, cout, T, k, d, 1) for cin, cout, T, k in
+               [(8, 8, 17, 3), (5, 7, 33, 3), (1, 9, 40, 65), (9, 10, 21, 3), (23, 5, 9, 3),
+                (9, 6, 12, 65), (3, 33, 11, 2), (12, 20, 7, 1), (1, 4, 30, 1), (9, 1, 70, 65),
+                (1, 3, 50, 65), (6, 2, 13, 5)]
+               for d in (1, 2, 4, 8)] + [(5, 7, 33, 3, 2, 2), (8, 9, 20, 4, 3, 3),
+                                         (1, 9, 40, 65, 2, 2), (4, 4, 5, 3, 60000, 1),
+                                         (5, 6, 7, 3, 30000, 1), (1, 8, 30, 200, 1, 1),
+                                         (7, 5, 1, 1, 1, 1), (3, 2, 9, 4, 40000, 2)]
+
+
+@pytest.mark.parametrize(("cin", "cout", "T", "k", "d", "s"), _CONV_PATHS)
+def test_int8_conv_paths_match_host_build(qemu_board, host_board, cin, cout, T, k, d, s):
+    """The Cortex-M4 assembly paths and the portable C (itself checked against the
+    reference in test_fw_host_kernels.py) give byte-identical outputs."""
+    req = BenchLayerRequest(Op.CONV, DType.INT8, cin, cout, T, k, d, s, 0, 1, seed=cin * T + k)
+    assert qemu_board.bench(req).output_crc32 == host_board.bench(req).output_crc32
+
+
+@pytest.mark.parametrize(("T", "cin", "cout", "k", "d"),
+                         [(19, 3, 37, 2, 3), (25, 1, 9, 65, 2), (33, 5, 7, 3, 8), (18, 9, 10, 3, 4),
+                          (21, 8, 6, 3, 2)])
+def test_int8_conv_padded_exact(qemu_board, T, cin, cout, k, d):
+    """Symmetric padding (edge steps at both ends) and stride 2 on the board against the
+    reference, through the gathers of the column path."""
+    rng = np.random.default_rng(T * k + cin)
+    half = (k - 1) * d // 2
+    for s, pad in [(1, (half, (k - 1) * d - half)), (2, (half, half))]:
+        model = int8_conv_model(rng, T, cin, cout, k, d, relu6=True)
+        model.layers[0].stride, model.layers[0].padding = s, pad
+        t_out = (T + pad[0] + pad[1] - (k - 1) * d - 1) // s + 1
+        out_t = model.tensors[1]
+        model.tensors[1] = type(out_t)(out_t.dtype, cout, t_out, out_t.scale, out_t.zero_point)
+        qemu_board.load(write_model(model))
+        x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+        out = np.frombuffer(qemu_board.run(x.tobytes()).output, dtype=np.int8)
+        np.testing.assert_array_equal(out.reshape(t_out, cout), run_model_reference(model, x))
+
+
+def _small_model(rng, T, cin, cout, k, d, *, s=1, pad=None, relu6=False, in_zp=None):
+    model = int8_conv_model(rng, T, cin, cout, k, d, bias=True, relu6=relu6)
+    layer = model.layers[0]
+    layer.stride, layer.padding = s, pad
+    p = pad if pad is not None else ((k - 1) * d, 0)
+    t_out = (T + p[0] + p[1] - (k - 1) * d - 1) // s + 1
+    x_t, y_t = model.tensors
+    if in_zp is not None:
+        model.tensors[0] = type(x_t)(x_t.dtype, cin, T, x_t.scale, in_zp)
+    model.tensors[1] = type(y_t)(y_t.dtype, cout, t_out, y_t.scale, y_t.zero_point)
+    return model, t_out
+
+
+def _check_on_boards(boards, model, x, msg):
+    expect = run_model_reference(model, x)
+    for board in boards:
+        board.load(write_model(model))
+        out = np.frombuffer(board.run(x.tobytes()).output, dtype=np.int8)
+        np.testing.assert_array_equal(out.reshape(expect.shape), expect, err_msg=msg)
+
+
+@pytest.mark.parametrize(("T", "cin", "k"), [(11, 3, 1), (11, 3, 2), (11, 3, 3), (11, 3, 4),
+                                             (33, 5, 3), (9, 8, 4), (7, 1, 4)])
+def test_int8_conv_small_path_exact(qemu_board, host_board, T, cin, k):
+    """The small-layer path (K = C_in * k <= 32) on the board and the host build against the
+    reference: C_out = 1..8 (odd counts, the last step of odd T alone), k = 1..4,
+    dilations 1..8 and beyond T, causal and symmetric padding with stride 1 and 2, the
+    whole int8 range and a ReLU6 clamp."""
+    rng = np.random.default_rng(T * 100 + cin * 10 + k)
+    for cout in range(1, 9):
+        for d in (1, 2, 3, 8, T + 2):
+            half = (k - 1) * d // 2
+            for s, pad, relu6 in [(1, None, cout % 2 == 0), (2, (half, half), cout % 2 == 1)]:
+                model, t_out = _small_model(rng, T, cin, cout, k, d, s=s, pad=pad, relu6=relu6)
+                if t_out < 1:
+                    continue
+                x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+                _check_on_boards((qemu_board, host_board), model, x,
+                                 f"cout={cout} d={d} stride={s} pad={pad} relu6={relu6}")
+
+
+@pytest.mark.parametrize(("T", "cin", "cout", "k", "d"),
+                         [(100, 8, 37, 4, 8), (70, 16, 9, 2, 5), (5, 2, 6, 3, 40),
+                          (6, 5, 7, 3, 60), (40, 32, 5, 1, 1), (21, 31, 4, 1, 1)])
+def test_int8_conv_small_path_windows_and_limits(qemu_board, host_board, T, cin, cout, k, d):
+    """The small path over several input windows and record chunks (more than 16
+    channels), receptive fields beyond T inside and beyond the window (the latter takes
+    the column path), K = 31 and 32, input zero points -128 and 127, saturated outputs,
+    zero multipliers and the largest right shift the folded output zero point allows
+    (shift -23, and -24, which falls back)."""
+    rng = np.random.default_rng(T + cin + cout + k + d)
+    for in_zp in (-128, 127):
+        for relu6 in (False, True):
+            model, _ = _small_model(rng, T, cin, cout, k, d, relu6=relu6, in_zp=in_zp)
+            x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+            _check_on_boards((qemu_board, host_board), model, x, f"in_zp={in_zp} relu6={relu6}")
+    model, _ = _small_model(rng, T, cin, cout, k, d, in_zp=-128)
+    layer = model.layers[0]
+    for shifts in ([-23, -2, 0], [-24, -5, -3]):
+        layer.multiplier = np.array([[1 << 30, 2**31 - 1, 0][o % 3] for o in range(cout)],
+                                    np.int32)
+        layer.shift = np.array([shifts[o % 3] for o in range(cout)], np.int32)
+        layer.bias = rng.integers(-(2**22), 2**22, cout).astype(np.int32)
+        x = rng.integers(-128, 128, (T, cin)).astype(np.int8)
+        expect = run_model_reference(model, x)
+        assert (np.abs(expect.astype(int)) >= 127).any()  # saturation happens
+        _check_on_boards((qemu_board, host_board), model, x, f"shifts {shifts}")

@@ -68,4 +68,40 @@ static inline int32_t pit_qm_mul(const pit_qm_t *q, int32_t x)
     return (x >> q->right) + (rem > thr);
 }
 
+/* pit_mbqm(x, m, shift) as one 64-bit multiply-accumulate and one shift, for m >= 0 and
+ * shift in [-31, -2] (no left shift; the converter's multipliers are in [2^30, 2^31) and a
+ * layer scale below 1/4 gives shift <= -2). With q = floor(S / 2^31), S = x*m + 2^30 (the
+ * doubling high multiply) and r = -shift, the rounding shift is
+ * floor((q + 2^(r-1) - [q < 0]) / 2^r), which folds into
+ * floor((S + 2^(30+r) - [S < 0] 2^31) / 2^(31+r)). With m > 0, [S < 0] may be replaced by
+ * [x < 0]: they differ only for S in [0, 2^30), where both give 0. The constant
+ * 2^30 - [x < 0] 2^31 + 2^(30+r) is one 64-bit word: low half 2^30 | (x & 2^31), high half
+ * (x >> 31) + 2^(r-2); the result is the high half of the sum shifted right by r - 1.
+ * On Cortex-M4: AND, ORR, ADD, SMLAL, ASR (tested against pit_mbqm in unit_tests.c). */
+typedef struct {
+    int32_t m, ahi, rm1;
+} pit_rq_t;
+
+static inline int pit_rq_ok(int32_t m, int32_t shift)
+{
+    return (m >= 0 && shift >= -31 && shift <= -2) || (m == 0 && shift == 0);
+}
+
+/* The converter's zero multiplier comes with shift 0: the mask turns it into shift -32,
+ * whose constants also give 0 for m = 0. */
+static inline pit_rq_t pit_rq_make(int32_t m, int32_t shift)
+{
+    const int32_t rm1 = (int32_t)((uint32_t)(-shift - 1) & 31u);
+    const pit_rq_t c = {m, (int32_t)(UINT32_C(1) << (rm1 - 1)), rm1};
+    return c;
+}
+
+static inline int32_t pit_rq_mul(pit_rq_t c, int32_t x)
+{
+    const uint32_t lo = UINT32_C(0x40000000) | ((uint32_t)x & UINT32_C(0x80000000));
+    const uint32_t hi = (uint32_t)c.ahi + (uint32_t)(x >> 31);
+    const int64_t n = (int64_t)(((uint64_t)hi << 32) | lo);
+    return (int32_t)((x * (int64_t)c.m + n) >> 32) >> c.rm1;
+}
+
 #endif

@@ -9,20 +9,16 @@
 #define PIT_ADD_LUT_MIN 256u
 static int32_t g_add_lut[2][256];
 
-/* Out of line so the loop gets the whole register file: the output multiplication and
- * rounding shift of pit_qm_mul() (left shift already in the tables) on the summed terms. */
+/* Out of line so the loop gets the whole register file: the output requantisation
+ * (pit_rq_mul, one SMLAL and one shift) of the summed table terms. */
 static void __attribute__((noinline))
-add_lut(const int8_t *a, const int8_t *b, int8_t *y, size_t n, const pit_qm_t *qo, int32_t zp,
+add_lut(const int8_t *a, const int8_t *b, int8_t *y, size_t n, pit_rq_t ro, int32_t zp,
         int32_t lo, int32_t hi)
 {
-    const int32_t *t1 = g_add_lut[0] + 128, *t2 = g_add_lut[1] + 128, m = qo->m;
-    const uint32_t right = qo->right, mask = qo->mask, half = qo->half;
+    const int32_t *t1 = g_add_lut[0] + 128, *t2 = g_add_lut[1] + 128;
     for (size_t i = 0; i < n; i++) {
         const int32_t s = (int32_t)((uint32_t)t1[a[i]] + (uint32_t)t2[b[i]]);
-        const int32_t h = (int32_t)(((int64_t)s * m + (INT64_C(1) << 30)) >> 31);
-        const int32_t r =
-            (h >> right) + ((int32_t)((uint32_t)h & mask) > (int32_t)half + (h < 0));
-        y[i] = pit_clamp_i8(r + zp, lo, hi);
+        y[i] = pit_clamp_i8(pit_rq_mul(ro, s) + zp, lo, hi);
     }
 }
 
@@ -44,18 +40,17 @@ void pit_add_int8(const int8_t *a, const int8_t *b, int8_t *y, size_t n, const p
     const pit_qm_t q1 = pit_qm_make(q->m1, q->s1), q2 = pit_qm_make(q->m2, q->s2);
     const pit_qm_t qo = pit_qm_make(q->mo, q->so);
     const int32_t zp = q->out_zp, lo = q->act_min, hi = q->act_max;
-    if (n >= PIT_ADD_LUT_MIN) {
+    if (n >= PIT_ADD_LUT_MIN && pit_rq_ok(q->mo, q->so)) {
         /* Each input's rescaled term depends on its int8 value alone: tabulate both
-         * (512 multiplications) and leave one multiplication per element. The output
-         * multiplier's left shift is applied in the table: shifting distributes over the
-         * wrapping 32-bit sum. */
+         * (512 multiplications) and leave one multiplication per element (the
+         * converter's output shift is a right shift, which pit_rq_mul takes). */
         for (int v = -128; v < 128; v++) {
-            const int32_t u1 = pit_qm_mul(&q1, (int32_t)((uint32_t)(v - q->in1_zp) << ls));
-            const int32_t u2 = pit_qm_mul(&q2, (int32_t)((uint32_t)(v - q->in2_zp) << ls));
-            g_add_lut[0][v + 128] = (int32_t)((uint32_t)u1 << qo.left);
-            g_add_lut[1][v + 128] = (int32_t)((uint32_t)u2 << qo.left);
+            g_add_lut[0][v + 128] =
+                pit_qm_mul(&q1, (int32_t)((uint32_t)(v - q->in1_zp) << ls));
+            g_add_lut[1][v + 128] =
+                pit_qm_mul(&q2, (int32_t)((uint32_t)(v - q->in2_zp) << ls));
         }
-        add_lut(a, b, y, n, &qo, zp, lo, hi);
+        add_lut(a, b, y, n, pit_rq_make(q->mo, q->so), zp, lo, hi);
         return;
     }
     for (size_t i = 0; i < n; i++) {
