@@ -25,8 +25,9 @@ points a PIT point dominates.
         [-- config overrides]
 
 Run again with the same ``--out`` to resume: trainings already in ``runs.csv`` (and
-seeds whose ``warmup.ckpt`` exists) are skipped. ``--jobs N`` trains N networks at a time in worker processes (each with its share of
-the CPU threads): small TCNs leave cores idle inside one process. The board's latency
+seeds whose ``warmup.ckpt`` exists) are skipped. ``--jobs N`` trains N networks at a
+time in worker processes (each with its share of the CPU threads): small TCNs leave
+cores idle inside one process. The board's latency
 table is profiled once, before the workers start, so that they only read it.
 """
 
@@ -51,6 +52,7 @@ import yaml
 from pit_lightning.cli import PITCLI, split_passthrough
 from pit_lightning.hardware.service import BoardService, calibration_inputs
 from pit_lightning.report import pareto_front
+from pit_lightning.report.axes import pyplot, save, set_scale
 from pit_lightning.sweep import hardware_callback, measured_fields, search_from, warm_up
 from pit_lightning.training import FineTunePhase, SearchPhase, WarmupPhase
 from pit_lightning.training.artifacts import load_network
@@ -257,11 +259,7 @@ def dominance(summary: pd.DataFrame, metric: str, higher_is_better: bool, tolera
 
 
 def plot(summary: pd.DataFrame, path: Path, metric: str, higher_is_better: bool) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     costs = [c for c in ("latency_ms", "params") if c in summary and summary[c].notna().any()]
     fig, axes = plt.subplots(1, len(costs), figsize=(6 * len(costs), 4.5), squeeze=False)
     styles = {"hand": dict(marker="s", color="tab:red", label="hand-designed (d = 2^i)"),
@@ -279,16 +277,12 @@ def plot(summary: pd.DataFrame, path: Path, metric: str, higher_is_better: bool)
             front = pit[pareto_front(pit, cost, metric, higher_is_better)].sort_values(cost)
             ax.step(front[cost], front[metric], where="post", color="tab:blue", alpha=0.6,
                     label="PIT front")
-        span = summary[cost].max() / max(summary[cost].min(), 1e-12)
-        if span > 20:
-            ax.set_xscale("log")
+        set_scale(ax, summary[cost].to_numpy(dtype=float))
         ax.set_xlabel("measured latency (ms)" if cost == "latency_ms" else cost)
         ax.set_ylabel(f"test {metric}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path, dpi=120)
 
 
 def main() -> None:

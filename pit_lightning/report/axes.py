@@ -30,7 +30,14 @@ def set_scale(ax: object, values: np.ndarray) -> None:
     """Logarithmic only when the values span more than :data:`LOG_SPAN`."""
     positive = values[values > 0]
     if len(positive) and positive.max() / positive.min() > LOG_SPAN:
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
         ax.set_xscale("log")
+        # Plain numbers at 1, 2, 5 x 10^n: matplotlib's own labels of a short log span
+        # ("2 x 10^0", "3 x 10^0", ...) overlap.
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def pyplot() -> Any:
