@@ -41,6 +41,7 @@ import multiprocessing
 import os
 import sys
 import time
+import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -159,21 +160,39 @@ class Plan:
 
     def run(self, jobs: int, start: float, done: set[tuple[str, str, int]]):
         """Yield ``(row, kind, setting, seed)`` as each training ends; trainings in
-        ``done`` (rows of an earlier, interrupted run) are skipped."""
+        ``done`` (rows of an earlier, interrupted run) are skipped, and a failed one is
+        reported and left out (a run with the same ``--out`` tries it again)."""
         def todo(units: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             return [unit for unit in units if unit[-1] not in done]
 
         def warmed(seed: int) -> bool:
             return (self.out / f"seed{seed}" / "warmup.ckpt").exists()
 
+        failed: list[str] = []
+
+        def report(result: tuple[Any, ...], finished: int, total: int) -> bool:
+            labels = " ".join(map(str, result[1:]))
+            if result[0] is None:
+                failed.append(labels)
+            print(f"{finished}/{total} trainings {'FAILED' if result[0] is None else 'done'} "
+                  f"({labels}) after {time.perf_counter() - start:.0f} s", flush=True)
+            return result[0] is not None
+
         warmups = {seed: [] if warmed(seed) else [self.warmup(seed)] for seed in self.args.seeds}
         if jobs == 1:
-            for seed in self.args.seeds:
-                for unit in [*warmups[seed], *todo(self.searches(seed)), *todo(self.hands(seed))]:
-                    yield run_unit(*unit)
-                print(f"seed {seed} done after {time.perf_counter() - start:.0f} s",
-                      flush=True)
-            return
+            units = [unit for seed in self.args.seeds for unit in
+                     [*warmups[seed], *todo(self.searches(seed)), *todo(self.hands(seed))]]
+            for finished, unit in enumerate(units, 1):
+                result = run_unit(*unit)
+                if report(result, finished, len(units)):
+                    yield result
+        else:
+            yield from self._parallel(jobs, warmups, todo, report)
+        if failed:
+            print(f"{len(failed)} trainings failed (tracebacks above): {'; '.join(failed)}. "
+                  f"Run again with --out {self.out} to retry them.", flush=True)
+
+    def _parallel(self, jobs: int, warmups: dict[int, list], todo: Any, report: Any):
         if self.board is not None and "latency" in self.args.costs:
             self.profile_table()
         threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -196,8 +215,8 @@ class Plan:
                     seed = pending.pop(future)
                     result = future.result()
                     finished += 1
-                    print(f"{finished}/{total} trainings done ({' '.join(map(str, result[1:]))})"
-                          f" after {time.perf_counter() - start:.0f} s", flush=True)
+                    if not report(result, finished, total):
+                        continue  # a failed warmup: its searches cannot run
                     yield result
                     if seed is not None:  # its warmup ended: its searches can start
                         for unit in todo(self.searches(seed)):
@@ -225,10 +244,15 @@ def search_row(config_args: list[str], checkpoint: Path | None, strength: float 
     return search_from(config_args, checkpoint, strength, run_dir)[0]
 
 
-def run_unit(train: Any, *args: Any) -> tuple[dict[str, Any], str, str, int]:
-    """One training (top-level, so a worker process can run it): its row and labels."""
+def run_unit(train: Any, *args: Any) -> tuple[dict[str, Any] | None, str, str, int]:
+    """One training (top-level, so a worker process can run it): its row, or None when it
+    failed (traceback printed), and its labels."""
     *inputs, labels = args
-    return (train(*inputs), *labels)
+    try:
+        return (train(*inputs), *labels)
+    except Exception:  # one failed training must not cost the others their rows
+        traceback.print_exc()
+        return (None, *labels)
 
 
 def summarize(runs: pd.DataFrame, metric: str) -> pd.DataFrame:

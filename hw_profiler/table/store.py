@@ -21,7 +21,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,26 @@ class TableMeta:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the table's lock file: several processes (parallel searches, a sweep and a
+    profile) may save one table, and one must not take another's temporary file for the
+    leftover of a killed save. A no-op where ``fcntl`` is missing."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}-lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class LatencyTable:
     """Measured latency (and energy) of layer geometries on one board + firmware."""
 
@@ -131,9 +151,10 @@ class LatencyTable:
     def open(cls, path: str | os.PathLike[str], meta: TableMeta) -> LatencyTable:
         """Resume the table at ``path`` if it exists (same board/firmware), else start one."""
         path = Path(path)
-        for leftover in path.parent.glob(f".{path.name}.*"):
-            with contextlib.suppress(OSError):
-                leftover.unlink()  # the temporary file of a killed save
+        with locked(path):  # a save of another process in flight is not a leftover
+            for leftover in path.parent.glob(f".{path.name}.*"):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()  # the temporary file of a killed save
         if not path.exists():
             return cls(path, meta)
         table = cls.load(path)
@@ -235,19 +256,19 @@ class LatencyTable:
 
     def save(self) -> None:
         """Atomic: write a temporary file next to the table, fsync, rename over it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", newline="") as fh:
-                fh.write(MAGIC + json.dumps(asdict(self.meta), sort_keys=True) + "\n")
-                self.frame().to_csv(fh, index=False, float_format="%.9g")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        with locked(self.path):
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "w", newline="") as fh:
+                    fh.write(MAGIC + json.dumps(asdict(self.meta), sort_keys=True) + "\n")
+                    self.frame().to_csv(fh, index=False, float_format="%.9g")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
 
 
 def _complete(record: Mapping[str, Any]) -> bool:

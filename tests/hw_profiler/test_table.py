@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from hw_profiler.table import (
     TableMeta,
     TableProfiler,
 )
+from hw_profiler.table.store import locked
 
 META = TableMeta(
     board="fake",
@@ -206,12 +208,17 @@ def test_non_numeric_value_is_refused_with_file_and_line(tmp_path: Path) -> None
         LatencyTable.open(path, META)
 
 
+def files(folder: Path) -> list[str]:
+    """What a table leaves beside it, but for its lock file."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith("-lock"))
+
+
 def test_temp_files_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "t.csv"
     run_profile(path, [G1], FakeBoard())
     (tmp_path / ".t.csv.k1ll3d").write_text("half a table")  # left by kill -9 mid-save
     run_profile(path, [G1, G2], FakeBoard())
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+    assert files(tmp_path) == ["t.csv"]
 
     def fail(*args: object) -> None:
         raise OSError("disk full")
@@ -219,7 +226,25 @@ def test_temp_files_are_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr("os.replace", fail)
     with pytest.raises(OSError, match="disk full"):
         LatencyTable.load(path).save()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+    assert files(tmp_path) == ["t.csv"]
+
+
+def test_open_leaves_a_save_in_flight_alone(tmp_path: Path) -> None:
+    """Several processes may share a table: one that opens it while another is saving
+    must wait, not delete the other's temporary file."""
+    path = tmp_path / "t.csv"
+    run_profile(path, [G1], FakeBoard())
+    in_flight = tmp_path / ".t.csv.s4ving"
+    opened = threading.Event()
+    with locked(path):  # another process's save holds the lock
+        in_flight.write_text("half a table")
+        thread = threading.Thread(target=lambda: (LatencyTable.open(path, META), opened.set()))
+        thread.start()
+        assert not opened.wait(0.3)
+        assert in_flight.exists()
+        in_flight.unlink()  # the save ends: its file was renamed over the table
+    assert opened.wait(5)
+    thread.join()
 
 
 class DroppingBoard(FakeBoard):
