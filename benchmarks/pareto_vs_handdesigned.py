@@ -373,6 +373,8 @@ def main() -> None:
                 parser.error("--remeasure needs a board")
             remeasure(rows, base, board, table)
     runs = pd.DataFrame(rows)
+    # A CSV of PIT rows alone reads its settings as numbers: "4.0" must stay "4".
+    runs["setting"] = [f"{v:g}" if isinstance(v, float) else str(v) for v in runs["setting"]]
     metric = task.metric_name
     if "latency_s" in runs:
         runs["latency_ms"] = runs["latency_s"] * 1e3
