@@ -131,96 +131,107 @@ class Plan:
 
     def __init__(self, base: dict, args: argparse.Namespace, extra: list[str],
                  configs: Path, table: Path, board: str | None, out: Path) -> None:
-        self.base, self.args, self.extra, self.out = base, args, extra, out
-        self.board, self.table = board, table
+        self.args, self.extra, self.out, self.board = args, extra, out, board
         self.variants = {cost: write_config(board_variant(base, cost, table, board),
                                             configs, cost) for cost in args.costs}
         self.hand = {width: write_config(hand_designed(board_variant(
             base, "params", table, board), width, args.dilations), configs, f"hand{width}")
             for width in args.widths}
+        self.done: set[tuple[str, str, int]] = set()
+        self.failed: list[str] = []
+        self.start = time.perf_counter()
 
     def seeded(self, seed: int) -> list[str]:
         return [f"--seed_everything={seed}", *self.extra]
+
+    def checkpoint(self, seed: int) -> Path:
+        return self.out / f"seed{seed}" / "warmup.ckpt"
 
     def warmup(self, seed: int) -> tuple[Any, ...]:
         return (warm_up_row, [*self.variants[self.args.costs[0]], *self.seeded(seed)],
                 self.out / f"seed{seed}", ("seed", "undilated", seed))
 
     def searches(self, seed: int) -> list[tuple[Any, ...]]:
-        checkpoint = self.out / f"seed{seed}" / "warmup.ckpt"
-        return [(search_row, [*self.variants[cost], *self.seeded(seed)], checkpoint,
-                 strength, self.out / f"seed{seed}" / cost / f"lambda_{strength:g}",
-                 (f"pit-{cost}", f"{strength:g}", seed))
-                for cost in self.args.costs for strength in self.args.strengths]
+        return self.todo([
+            (search_row, [*self.variants[cost], *self.seeded(seed)], self.checkpoint(seed),
+             strength, self.out / f"seed{seed}" / cost / f"lambda_{strength:g}",
+             (f"pit-{cost}", f"{strength:g}", seed))
+            for cost in self.args.costs for strength in self.args.strengths])
 
     def hands(self, seed: int) -> list[tuple[Any, ...]]:
-        return [(search_row, [*self.hand[width], *self.seeded(seed)], None, None,
-                 self.out / f"seed{seed}" / f"hand_{width}", ("hand", f"c{width}", seed))
-                for width in self.args.widths]
+        return self.todo([
+            (search_row, [*self.hand[width], *self.seeded(seed)], None, None,
+             self.out / f"seed{seed}" / f"hand_{width}", ("hand", f"c{width}", seed))
+            for width in self.args.widths])
 
-    def run(self, jobs: int, start: float, done: set[tuple[str, str, int]]):
+    def todo(self, units: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The units whose rows an earlier, interrupted run did not record."""
+        return [unit for unit in units if unit[-1] not in self.done]
+
+    def report(self, result: tuple[Any, ...], finished: int, total: int) -> bool:
+        """Print one training's end; False when it failed."""
+        labels = " ".join(map(str, result[1:]))
+        if result[0] is None:
+            self.failed.append(labels)
+        print(f"{finished}/{total} trainings {'FAILED' if result[0] is None else 'done'} "
+              f"({labels}) after {time.perf_counter() - self.start:.0f} s", flush=True)
+        return result[0] is not None
+
+    def run(self, jobs: int, done: set[tuple[str, str, int]]):
         """Yield ``(row, kind, setting, seed)`` as each training ends; trainings in
-        ``done`` (rows of an earlier, interrupted run) are skipped, and a failed one is
-        reported and left out (a run with the same ``--out`` tries it again)."""
-        def todo(units: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-            return [unit for unit in units if unit[-1] not in done]
-
-        def warmed(seed: int) -> bool:
-            return (self.out / f"seed{seed}" / "warmup.ckpt").exists()
-
-        failed: list[str] = []
-
-        def report(result: tuple[Any, ...], finished: int, total: int) -> bool:
-            labels = " ".join(map(str, result[1:]))
-            if result[0] is None:
-                failed.append(labels)
-            print(f"{finished}/{total} trainings {'FAILED' if result[0] is None else 'done'} "
-                  f"({labels}) after {time.perf_counter() - start:.0f} s", flush=True)
-            return result[0] is not None
-
-        warmups = {seed: [] if warmed(seed) else [self.warmup(seed)] for seed in self.args.seeds}
+        ``done`` (rows of an earlier, interrupted run) and warmups whose checkpoint
+        exists are skipped, and a failed one is reported and left out (a run with the
+        same ``--out`` tries it again)."""
+        self.done = done
+        cold = [seed for seed in self.args.seeds if not self.checkpoint(seed).exists()]
         if jobs == 1:
             units = [unit for seed in self.args.seeds for unit in
-                     [*warmups[seed], *todo(self.searches(seed)), *todo(self.hands(seed))]]
+                     [*([self.warmup(seed)] if seed in cold else []),
+                      *self.searches(seed), *self.hands(seed)]]
             for finished, unit in enumerate(units, 1):
                 result = run_unit(*unit)
-                if report(result, finished, len(units)):
+                if self.report(result, finished, len(units)):
                     yield result
         else:
-            yield from self._parallel(jobs, warmups, todo, report)
-        if failed:
-            print(f"{len(failed)} trainings failed (tracebacks above): {'; '.join(failed)}. "
-                  f"Run again with --out {self.out} to retry them.", flush=True)
+            yield from self._parallel(jobs, cold)
+        if self.failed:
+            print(f"{len(self.failed)} trainings failed (tracebacks above): "
+                  f"{'; '.join(self.failed)}. Run again with --out {self.out} to retry them.",
+                  flush=True)
 
-    def _parallel(self, jobs: int, warmups: dict[int, list], todo: Any, report: Any):
+    def _parallel(self, jobs: int, cold: list[int]):
+        """Warmups and hand-designed networks first; a seed's searches once its warmup
+        checkpoint exists."""
         if self.board is not None and "latency" in self.args.costs:
             self.profile_table()
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(jobs, context, initializer=torch.set_num_threads,
                                  initargs=(threads,)) as pool:
-            pending: dict[Future, int | None] = {}
-            for seed, units in warmups.items():
-                for unit in units or todo(self.searches(seed)):
-                    pending[pool.submit(run_unit, *unit)] = seed if units else None
+            pending: dict[Future, int | None] = {}  # the seed a warmup unlocks, or None
             for seed in self.args.seeds:
-                for unit in todo(self.hands(seed)):
-                    pending[pool.submit(run_unit, *unit)] = None
-            total = len(pending) + sum(len(todo(self.searches(seed)))
-                                       for seed, units in warmups.items() if units)
+                if seed in cold:
+                    pending[pool.submit(run_unit, *self.warmup(seed))] = seed
+                else:
+                    pending.update((pool.submit(run_unit, *unit), None)
+                                   for unit in self.searches(seed))
+            for seed in self.args.seeds:
+                pending.update((pool.submit(run_unit, *unit), None)
+                               for unit in self.hands(seed))
+            total = len(pending) + sum(len(self.searches(seed)) for seed in cold)
             finished = 0
             while pending:
                 done_now, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done_now:
-                    seed = pending.pop(future)
+                    unlocks = pending.pop(future)
                     result = future.result()
                     finished += 1
-                    if not report(result, finished, total):
+                    if not self.report(result, finished, total):
                         continue  # a failed warmup: its searches cannot run
                     yield result
-                    if seed is not None:  # its warmup ended: its searches can start
-                        for unit in todo(self.searches(seed)):
-                            pending[pool.submit(run_unit, *unit)] = None
+                    if unlocks is not None:
+                        pending.update((pool.submit(run_unit, *unit), None)
+                                       for unit in self.searches(unlocks))
 
     def profile_table(self) -> None:
         """Measure the latency search space once, so that parallel searches only read
@@ -233,6 +244,12 @@ class Plan:
             hardware.service.profile(cli.model.pit.search_space(), cli.model.pit.search)
         finally:
             hardware.service.close()
+
+
+def setting_label(value: Any) -> str:
+    """A row's setting as written ("0.3", "c8", "undilated"): a CSV of PIT rows alone
+    reads its settings back as numbers, "4.0" for "4"."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def warm_up_row(config_args: list[str], out: Path) -> dict[str, Any]:
@@ -362,8 +379,8 @@ def main() -> None:
     if args.remeasure and not args.from_runs:
         args.from_runs = [out / "runs.csv"]
     if not args.from_runs:
-        done = {(row["kind"], str(row["setting"]), int(row["seed"])) for row in rows}
-        for row, kind, setting, seed in plan.run(args.jobs, start, done):
+        done = {(row["kind"], setting_label(row["setting"]), int(row["seed"])) for row in rows}
+        for row, kind, setting, seed in plan.run(args.jobs, done):
             record(row, kind, setting, seed)
 
     if args.from_runs:
@@ -373,8 +390,7 @@ def main() -> None:
                 parser.error("--remeasure needs a board")
             remeasure(rows, base, board, table)
     runs = pd.DataFrame(rows)
-    # A CSV of PIT rows alone reads its settings as numbers: "4.0" must stay "4".
-    runs["setting"] = [f"{v:g}" if isinstance(v, float) else str(v) for v in runs["setting"]]
+    runs["setting"] = [setting_label(value) for value in runs["setting"]]
     metric = task.metric_name
     if "latency_s" in runs:
         runs["latency_ms"] = runs["latency_s"] * 1e3
@@ -409,8 +425,7 @@ def remeasure(rows: list[dict[str, Any]], config: dict, board: str, table: Path)
     datamodule.setup("fit")
     inputs = (datamodule.task.split_batch(batch)[0] for batch in datamodule.train_dataloader())
     calib = calibration_inputs(inputs, int(config["model"]["input_shape"][-1]))
-    service = BoardService(board, str(table))
-    service.profile([])  # a table of another firmware or board is set aside first
+    service = BoardService(board, str(table))  # its first measure sets a stale table aside
     for i, row in enumerate(rows, 1):
         network = load_network(Path(row["run_dir"]) / "network.pt", trust=True)  # our own
         row.update(measured_fields(service.measure(network, calib)))

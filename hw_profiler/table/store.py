@@ -32,6 +32,11 @@ from hw_profiler.boards.profile import BoardProfile
 from hw_profiler.errors import TableError
 from hw_profiler.geometry import LayerGeometry
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock
+    fcntl = None
+
 MAGIC = "# hw-profiler-table "
 FORMAT = 1
 KEY = LayerGeometry.key_names()
@@ -103,9 +108,7 @@ def locked(path: Path) -> Iterator[None]:
     """Hold the table's lock file: several processes (parallel searches, a sweep and a
     profile) may save one table, and one must not take another's temporary file for the
     leftover of a killed save. A no-op where ``fcntl`` is missing."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
+    if fcntl is None:
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -152,8 +152,7 @@ class PITModule(L.LightningModule):
         """
         for group in optimizer.param_groups:
             if group.get("name") == "net":
-                hp = self.hparams
-                group["lr"] = hp.finetune_lr if hp.finetune_lr is not None else hp.lr
+                group["lr"] = self._learning_rate(None)  # the fine-tune rate
                 for param in group["params"]:
                     optimizer.state.pop(param, None)
 
