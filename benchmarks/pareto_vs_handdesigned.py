@@ -9,7 +9,10 @@ For each training seed this trains:
   validation weights restored;
 - the undilated seed (one warmup, shared by every search of that training seed);
 - a PIT sweep of ``--strengths`` for each cost of ``--costs`` (``params``, ``macs``,
-  ``latency``: the board's measured latency table).
+  ``latency``: the board's measured latency table);
+- with ``--targets``, one latency-target search per value ("at most 8 ms on the
+  board", ``--target-strength`` above it): the direct answer to "what can PIT do at
+  the hand-designed network's latency", where a strength sweep lands where it lands.
 
 Every network is deployed in int8 on the board (``--board``, the emulated STM32 by
 default) and measured. Writes ``runs.csv`` (one row per network and seed),
@@ -21,8 +24,8 @@ points a PIT point dominates.
 
     python benchmarks/pareto_vs_handdesigned.py --config configs/arrowhead.yaml \\
         --out runs/compare/arrowhead [--seeds 0 1 2] [--widths 8 16 32 64] \\
-        [--strengths 0.1 0.3 1 2 4] [--costs params latency] [--jobs 2] \\
-        [-- config overrides]
+        [--strengths 0.1 0.3 1 2 4] [--costs params latency] [--targets 8 25] \\
+        [--jobs 2] [-- config overrides]
 
 Run again with the same ``--out`` to resume: trainings already in ``runs.csv`` (and
 seeds whose ``warmup.ckpt`` exists) are skipped. ``--jobs N`` trains N networks at a
@@ -152,11 +155,18 @@ class Plan:
                 self.out / f"seed{seed}", ("seed", "undilated", seed))
 
     def searches(self, seed: int) -> list[tuple[Any, ...]]:
+        targets = [
+            (search_row, [*self.variants["latency"], *self.seeded(seed),
+                          f"--search.target={ms / 1e3:g}"], self.checkpoint(seed),
+             self.args.target_strength, self.out / f"seed{seed}" / "latency" / f"target_{ms:g}ms",
+             ("pit-target", f"{ms:g}ms", seed))
+            for ms in self.args.targets]
         return self.todo([
-            (search_row, [*self.variants[cost], *self.seeded(seed)], self.checkpoint(seed),
-             strength, self.out / f"seed{seed}" / cost / f"lambda_{strength:g}",
-             (f"pit-{cost}", f"{strength:g}", seed))
-            for cost in self.args.costs for strength in self.args.strengths])
+            *((search_row, [*self.variants[cost], *self.seeded(seed)], self.checkpoint(seed),
+               strength, self.out / f"seed{seed}" / cost / f"lambda_{strength:g}",
+               (f"pit-{cost}", f"{strength:g}", seed))
+              for cost in self.args.costs for strength in self.args.strengths),
+            *targets])
 
     def hands(self, seed: int) -> list[tuple[Any, ...]]:
         return self.todo([
@@ -339,6 +349,11 @@ def main() -> None:
                         help="normalised PIT strengths (x the seed's cost)")
     parser.add_argument("--costs", nargs="+", default=["params", "latency"],
                         choices=["params", "macs", "latency"])
+    parser.add_argument("--targets", type=float, nargs="+", default=[], metavar="MS",
+                        help="also search with these latency targets (ms on the board); "
+                             "needs the latency cost")
+    parser.add_argument("--target-strength", type=float, default=16.0,
+                        help="normalised strength above a latency target")
     parser.add_argument("--board", default="qemu_stm32f4",
                         help="board profile to measure on; 'none' to skip the board")
     parser.add_argument("--from-runs", nargs="+", default=None, metavar="RUNS_CSV",
@@ -358,6 +373,10 @@ def main() -> None:
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     board = None if args.board == "none" else args.board
+    if args.targets and (board is None or "latency" not in args.costs):
+        parser.error("--targets needs the latency cost (--costs ... latency) and a board")
+    if any(ms <= 0 for ms in args.targets):
+        parser.error(f"--targets must be positive milliseconds, got {args.targets}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     configs = out / "configs"  # each variant's config, kept to rerun one training

@@ -94,6 +94,30 @@ class HardwareInTheLoop(Callback):
             rank_zero_info(f"PIT search regularizes measured {self.regularize} "
                            f"({len(costs[self.regularize].table)} table entries from "
                            f"{self.service.table_path})")
+            predicted = None
+            if trainer.is_global_zero:
+                try:
+                    predicted = self.service.predict(module.exported_copy(),
+                                                     module.hparams.input_shape)
+                finally:
+                    self.service.close()
+            self._share_cost_outside(trainer, module, predicted)
+
+    def _share_cost_outside(self, trainer: L.Trainer, module: PITModule,
+                            predicted: dict[str, float] | None) -> None:
+        """Give every rank what the board spends outside the searchable layers.
+
+        The table's per-layer costs cover the searchable convs; the residual adds and
+        copies of the exported network (predicted from the same table) are the rest,
+        which a target and ``val/objective`` charge too. ``predicted`` is rank 0's.
+        """
+        if self.regularize is None:
+            return
+        outside = None
+        if predicted is not None:
+            name = self.regularize
+            outside = {name: predicted[name] - module.pit.exact_costs()[name]}
+        module.cost_outside = trainer.strategy.broadcast(outside, src=0)
 
     # -- hooks -----------------------------------------------------------------------
 
@@ -103,10 +127,14 @@ class HardwareInTheLoop(Callback):
             self._start_search(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PITModule) -> None:
-        if not self._epoch_in_search or not trainer.is_global_zero:
+        if not self._epoch_in_search:
             return
         predicted = self.service.predict(pl_module.exported_copy(),
-                                         pl_module.hparams.input_shape)
+                                         pl_module.hparams.input_shape) \
+            if trainer.is_global_zero else None
+        self._share_cost_outside(trainer, pl_module, predicted)
+        if predicted is None:
+            return
         record: dict[str, Any] = {"epoch": trainer.current_epoch,
                                   "predicted_latency_s": predicted["latency"],
                                   "predicted_energy_j": predicted["energy"]}

@@ -81,6 +81,10 @@ class PITModule(L.LightningModule):
             # What the search started from, kept for reports once the wrapper is gone.
             self.seed_arch = self.net.seed_arch()
         self._exported_masks: dict[str, Tensor] | None = None
+        # What the network costs outside its searchable layers, by cost name (on a
+        # board: residual adds, copies), at its current widths. HardwareInTheLoop sets
+        # it during the search; a target and val/objective charge the whole network.
+        self.cost_outside: dict[str, float] = {}
         self._metrics = nn.ModuleDict()
         self._val_penalty: Tensor | None = None
         # Set by the fine-tune phase when it distils: not part of the model, so neither
@@ -200,7 +204,9 @@ class PITModule(L.LightningModule):
             loss = loss + self.teacher.weight * term
         del output
         if self.phase == "search" and self.regularizer is not None:
-            reg = self.regularizer(self.pit.costs(), self.pit.seed_costs())
+            # A target is met by the exported network, so its hinge reads the exact costs.
+            exact = self.exported_costs() if self.regularizer.target is not None else None
+            reg = self.regularizer(self.pit.costs(), self.pit.seed_costs(), exact)
             self.log("train/regularizer", reg, batch_size=batch_size, on_step=False,
                      on_epoch=True)
             loss = loss + reg
@@ -223,8 +229,14 @@ class PITModule(L.LightningModule):
         # "val/objective" charges the binarized architecture's exact cost.
         self._val_penalty = None
         if self.phase == "search" and self.regularizer is not None:
-            exact = {k: torch.tensor(v) for k, v in self.pit.exact_costs().items()}
+            exact = {k: torch.tensor(v) for k, v in self.exported_costs().items()}
             self._val_penalty = self.regularizer(exact, self.pit.seed_costs()).to(self.device)
+
+    def exported_costs(self) -> dict[str, float]:
+        """Each cost of the network the search would export now: the searchable layers'
+        exact costs plus :attr:`cost_outside`."""
+        return {name: value + self.cost_outside.get(name, 0.0)
+                for name, value in self.pit.exact_costs().items()}
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step("val", batch)

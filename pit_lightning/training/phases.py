@@ -87,6 +87,10 @@ class Phase(Callback):
         """Mask kinds (``"dilation"``, ``"rf"``, ``"channels"``) held still this step."""
         return ()
 
+    def may_stop(self, module: PITModule) -> bool:
+        """Whether patience may end the phase now (``max_epochs`` always does)."""
+        return True
+
     def _improved(self, module: PITModule) -> None:
         if self.keeps_best:
             self.best_weights = copy.deepcopy(module.net.state_dict())
@@ -128,7 +132,8 @@ class Phase(Callback):
                 f"it will run for max_epochs={self.max_epochs}"
             )
         out_of_epochs = self.max_epochs is not None and self.epochs >= self.max_epochs
-        out_of_patience = self.patience is not None and self.wait >= self.patience
+        out_of_patience = (self.patience is not None and self.wait >= self.patience
+                           and self.may_stop(pl_module))
         if out_of_epochs or out_of_patience:
             reason = "max_epochs" if out_of_epochs else f"no improvement in {self.wait} epochs"
             rank_zero_info(f"PIT phase {self.name} ends after {self.epochs} epochs ({reason})")
@@ -218,7 +223,9 @@ class SearchPhase(Phase):
     Args:
         strength: lambda, for the sum of the costs or per cost name; with
             ``normalize`` it is in units of the seed's cost (see :class:`Regularizer`).
-        target: constraint mode: only the cost above this value is penalised.
+        target: constraint mode: only the cost above this value is penalised, and
+            patience does not end the search while the network it would export (the
+            binarized architecture plus the module's ``cost_outside``) is over it.
         normalize: divide each cost by the seed's, so one strength means the same on
             every task and cost.
         dilation_epochs: the first epochs of the search train only the dilation masks
@@ -258,6 +265,11 @@ class SearchPhase(Phase):
 
     def each_epoch(self, trainer: L.Trainer, module: PITModule) -> None:
         module.regularizer = self.regularizer
+
+    def may_stop(self, module: PITModule) -> bool:
+        # A target search goes on (up to max_epochs) until the network it would export
+        # meets the target, however long the objective stalls on the way.
+        return self.regularizer.meets_target(module.exported_costs())
 
     def finish(self, trainer: L.Trainer, module: PITModule) -> None:
         module.regularizer = None

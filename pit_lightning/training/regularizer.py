@@ -21,6 +21,13 @@ class Regularizer:
     With ``normalize`` (the default) each cost is divided by the seed's cost, so the
     strength is the loss paid for the whole seed: 1.0 charges as much task loss as
     the seed's full size, whatever the task, the cost or its unit.
+
+    A target is checked against the exported architecture when the caller passes its
+    ``exact`` costs: the term takes the exact cost's value and the soft cost's gradient
+    (straight through). The soft cost of gates that have moved but not yet closed is
+    below what the export keeps, so a hinge on the soft cost alone stops pushing while
+    the exported network is still over the target (on ArrowHead a 8 ms latency target
+    ended at 25 ms).
     """
 
     strength: float | dict[str, float]
@@ -33,8 +40,14 @@ class Regularizer:
             if any(v is not None and v < 0 for v in values):
                 raise ValueError(f"regularizer {label} must be non-negative, got {value}")
 
-    def __call__(self, costs: dict[str, Tensor], seed: dict[str, float] | None = None) -> Tensor:
-        """The loss term; ``seed`` (each cost of the seed) is needed when normalising."""
+    def __call__(self, costs: dict[str, Tensor], seed: dict[str, float] | None = None,
+                 exact: dict[str, float] | None = None) -> Tensor:
+        """The loss term; ``seed`` (each cost of the seed) is needed when normalising.
+
+        ``exact`` (each cost of the binarized architecture) decides a target's hinge.
+        """
+        if exact is not None and self.target is not None:
+            costs = {name: cost - cost.detach() + exact[name] for name, cost in costs.items()}
         scale = self._scales(costs, seed)
         if isinstance(self.strength, dict) or isinstance(self.target, dict):
             return sum(
@@ -50,6 +63,16 @@ class Regularizer:
                                  f"e.g. {{{next(iter(costs))!r}: ...}}")
             target = target / next(iter(scale.values()))
         return self._term(total, self.strength, target, 1.0)
+
+    def meets_target(self, exact: dict[str, float]) -> bool:
+        """Whether costs ``exact`` (in their own units) are within the target (no target:
+        always)."""
+        if self.target is None:
+            return True
+        if isinstance(self.target, dict):
+            return all(exact[name] <= value for name, value in self.target.items()
+                       if name in exact)
+        return sum(exact.values()) <= self.target
 
     def _scales(self, costs: dict[str, Tensor], seed: dict[str, float] | None
                 ) -> dict[str, float]:

@@ -16,6 +16,7 @@ from pit_lightning.training import (
     SaveExported,
     SearchPhase,
     WarmupPhase,
+    default_phases,
     load_network,
 )
 
@@ -347,3 +348,20 @@ def test_resume_from_every_checkpoint_of_a_fit(tmp_path, chorale_cache, checkpoi
     assert record.phases == rest
     assert not isinstance(module.net, PIT)
     assert len(module.final_arch) == len(first.final_arch)
+
+
+@pytest.mark.parametrize(("target", "search_epochs"), [(1.0, 5), (1e12, 2)])
+def test_patience_does_not_end_a_search_over_its_target(tmp_path, chorale_cache, target,
+                                                        search_epochs):
+    # A monitor that never improves: patience 1 ends the search at its second epoch,
+    # unless the network it would export is still over the target (1 param: always).
+    record = Record()
+    callbacks = default_phases(
+        warmup={"max_epochs": 1},
+        search={"max_epochs": 5, "patience": 1, "min_epochs": 0, "dilation_epochs": 0,
+                "strength": 1e-3, "target": target, "monitor": "phase"},
+        finetune={"max_epochs": 1, "patience": None},
+    )
+    run = trainer(tmp_path, [*callbacks, record])
+    run.fit(tiny_module(), tiny_data(chorale_cache))
+    assert record.phases.count("search") == search_epochs

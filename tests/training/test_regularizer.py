@@ -62,3 +62,37 @@ def test_seed_costs_are_the_costs_of_the_untouched_seed():
     # The masks closed; the reference does not move.
     assert pit.seed_costs() == seed
     assert pit.exact_costs()["params"] < seed["params"]
+
+
+def test_target_reads_the_exact_cost_with_the_soft_gradient():
+    reg = Regularizer(strength=2.0, target=400.0)
+    seed = {"params": 1000.0}
+    soft = torch.tensor(300.0, requires_grad=True)
+    # Soft cost under the target, exported network over it: the hinge still pushes.
+    value = reg({"params": soft}, seed, exact={"params": 600.0})
+    value.backward()
+    assert float(value) == pytest.approx(2.0 * 0.2)
+    assert float(soft.grad) == pytest.approx(2.0 / 1000.0)
+    soft.grad = None
+    # Exported network under the target: no term and no pressure, whatever the soft cost.
+    value = reg({"params": soft * 2}, seed, exact={"params": 390.0})
+    value.backward()
+    assert float(value) == 0.0 and float(soft.grad) == 0.0
+
+
+def test_target_search_ends_with_the_exported_network_under_the_target():
+    # The regularizer alone drives the masks (no task loss): with the hinge on the soft
+    # cost the gates stop while still above 0.5, and the export is the whole seed.
+    pit = PIT(ResTCN(levels=2, channels=8, kernel_size=3), torch.zeros(1, 88, 16))
+    seed = pit.seed_costs()
+    target = 0.5 * seed["params"]
+    reg = Regularizer(strength=1.0, target=target)
+    optimizer = torch.optim.Adam(pit.nas_parameters(), lr=0.02)
+    for _ in range(300):
+        optimizer.zero_grad()
+        term = reg(pit.costs(), seed, exact=pit.exact_costs())
+        if term.item() == 0.0:
+            break
+        term.backward()
+        optimizer.step()
+    assert pit.exact_costs()["params"] <= target
