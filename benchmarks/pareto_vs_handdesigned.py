@@ -38,10 +38,12 @@ from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
 import importlib
 import inspect
 import multiprocessing
 import os
+import signal
 import sys
 import time
 import traceback
@@ -62,6 +64,7 @@ from pit_lightning.training import FineTunePhase, SearchPhase, WarmupPhase
 from pit_lightning.training.artifacts import load_network
 
 HARDWARE = "pit_lightning.hardware.HardwareInTheLoop"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def board_variant(base: dict, cost: str, table: Path, board: str | None) -> dict:
@@ -216,7 +219,7 @@ class Plan:
             self.profile_table()
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, context, initializer=torch.set_num_threads,
+        with ProcessPoolExecutor(jobs, context, initializer=init_worker,
                                  initargs=(threads,)) as pool:
             pending: dict[Future, int | None] = {}  # the seed a warmup unlocks, or None
             for seed in self.args.seeds:
@@ -254,6 +257,14 @@ class Plan:
             hardware.service.profile(cli.model.pit.search_space(), cli.model.pit.search)
         finally:
             hardware.service.close()
+
+
+def init_worker(threads: int) -> None:
+    """A worker's share of the CPU threads; on Linux it also dies with the benchmark, so
+    killing the benchmark does not leave trainings running in orphaned workers."""
+    torch.set_num_threads(threads)
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def setting_label(value: Any) -> str:
