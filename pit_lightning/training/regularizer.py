@@ -26,7 +26,7 @@ class Regularizer:
     ``exact`` costs: the term takes the exact cost's value and the soft cost's gradient
     (straight through). The soft cost of gates that have moved but not yet closed is
     below what the export keeps, so a hinge on the soft cost alone stops pushing while
-    the exported network is still over the target (on ArrowHead a 8 ms latency target
+    the exported network is still over the target (on ArrowHead an 8 ms latency target
     ended at 25 ms).
     """
 
