@@ -29,14 +29,16 @@ static void add_table(int32_t *tab, int32_t zp, uint32_t ls, int32_t m, uint32_t
     const uint64_t step = (uint64_t)m << (ls + 1);
     const uint64_t c_pos = (UINT64_C(1) << 31) + (e ? UINT64_C(1) << (31 + e) : 0);
     const uint64_t c_neg = c_pos - (e ? UINT64_C(1) << 32 : 0);
-    int v = -128;
-    uint64_t acc = (uint64_t)(int64_t)(v - zp) * step + (v < zp ? c_neg : c_pos);
-    for (; v < 128 && v < zp; v++, acc += step)
-        tab[v + 128] = (int32_t)((uint32_t)((int32_t)(uint32_t)(acc >> 32) >> e) << 1);
-    if (v < 128)
-        acc = (uint64_t)(int64_t)(v - zp) * step + c_pos;
-    for (; v < 128; v++, acc += step)
-        tab[v + 128] = (int32_t)((uint32_t)((int32_t)(uint32_t)(acc >> 32) >> e) << 1);
+    const int32_t *const end = tab + 256;
+    int32_t *const mid = tab + (zp < -128 ? 0 : (zp > 127 ? 256 : zp + 128)); /* v = zp */
+    uint64_t acc = (uint64_t)(-128 - (int64_t)zp) * step + c_neg;
+#pragma GCC unroll 4
+    for (; tab < mid; tab++, acc += step)
+        *tab = (int32_t)((uint32_t)((int32_t)(uint32_t)(acc >> 32) >> e) << 1);
+    acc = (uint64_t)(int64_t)(mid - end + 128 - zp) * step + c_pos;
+#pragma GCC unroll 4
+    for (; tab < end; tab++, acc += step)
+        *tab = (int32_t)((uint32_t)((int32_t)(uint32_t)(acc >> 32) >> e) << 1);
 }
 
 /* pit_qm_mul(q, (v - zp) << ls) for the extreme v (the terms are monotone in v). */
@@ -65,23 +67,23 @@ static int add_no_wrap(int32_t zp, uint32_t ls)
  * rounded high word of s2 m plus c0 + (s2 >> 31) (one SMMLAR), shifted right by r. The
  * converter's zero multiplier (shift 0) gives zp for any r; it takes r = 2. This is one
  * element; the Cortex-M4 loop below runs the same instructions. */
-static inline int32_t add_one(int8_t a, int8_t b, add_out_t c)
+static inline int32_t add_one(const int32_t *u, const int32_t *w, int8_t a, int8_t b, add_out_t c)
 {
-    const int32_t s2 = g_add_lut[0][a + 128] + g_add_lut[1][b + 128];
-    const int32_t v = pit_smmlar(s2, c.m, c.c0 + (s2 >> 31)) >> c.r;
-    return v < -128 ? -128 : (v > 127 ? 127 : v);
+    const int32_t s2 = u[a] + w[b];
+    return pit_smmlar(s2, c.m, c.c0 + (s2 >> 31)) >> c.r;
 }
 
 /* Four elements per step into one word store: per element two LDRSB, two table LDRs, ADD,
  * ADD (the sign term), SMMLAR, ASR, SSAT, and BFI to pack; the activation range, when it is
- * narrower than int8, clamps all four lanes at once (SSUB8 / SEL). */
-static void add_run(const int8_t *a, const int8_t *b, int8_t *y, size_t n, add_out_t c,
+ * narrower than int8, clamps all four lanes at once (SSUB8 / SEL). Out of line so that the
+ * loop gets the whole register file. */
+static void __attribute__((noinline)) add_run(const int8_t *a, const int8_t *b, int8_t *y, size_t n, add_out_t c,
                     int32_t lo, int32_t hi)
 {
-    const int narrow = lo > -128 || hi < 127;
+    const int32_t *u = g_add_lut[0] + 128, *w = g_add_lut[1] + 128;
     size_t i = 0;
 #if PIT_SIMD_NATIVE
-    const int32_t *u = g_add_lut[0] + 128, *w = g_add_lut[1] + 128;
+    const int narrow = lo > -128 || hi < 127;
     const uint32_t lohi[2] = {(uint8_t)lo * 0x01010101u, (uint8_t)hi * 0x01010101u};
     uint32_t groups = (uint32_t)(n / 4), t0, t1, acc;
     i = n & ~(size_t)3;
@@ -136,11 +138,9 @@ static void add_run(const int8_t *a, const int8_t *b, int8_t *y, size_t n, add_o
     a -= i;
     b -= i;
     y -= i;
-#else
-    (void)narrow;
 #endif
-    for (; i < n; i++)
-        y[i] = pit_clamp_i8(add_one(a[i], b[i], c), lo, hi);
+    for (; i < n; i++) /* lo and hi are within int8, so this is also the int8 saturation */
+        y[i] = pit_clamp_i8(add_one(u, w, a[i], b[i], c), lo, hi);
 }
 
 int pit_add_int8_lut(const int8_t *a, const int8_t *b, int8_t *y, size_t n, const pit_add_q_t *q)
