@@ -154,8 +154,8 @@ static void test_add_lut(void)
             q = sat;
         }
         const int lut = pit_add_int8_lut(a, b, y_lut, 65536, &q);
-        for (int i = 0; i < 65536; i += 255)
-            pit_add_int8(a + i, b + i, y_elem + i, i + 255 <= 65536 ? 255 : (size_t)(65536 - i), &q);
+        for (int i = 0; i < 65536; i += 255) /* below PIT_ADD_LUT_MIN: element-wise */
+            pit_add_int8(a + i, b + i, y_elem + i, (size_t)(65536 - i < 255 ? 65536 - i : 255), &q);
         for (int i = 0; i < 65536; i++) {
             const int32_t x1 = (int32_t)((uint32_t)(a[i] - q.in1_zp) << q.left_shift);
             const int32_t x2 = (int32_t)((uint32_t)(b[i] - q.in2_zp) << q.left_shift);

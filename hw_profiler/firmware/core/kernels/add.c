@@ -1,8 +1,6 @@
 /* Residual add, int8 (TFLite rescaling) and float32. */
 #include "pit_kernels.h"
 
-#include <string.h>
-
 #include "pit_quant.h"
 #include "pit_simd.h"
 
@@ -67,7 +65,8 @@ static int add_no_wrap(int32_t zp, uint32_t ls)
  * rounded high word of s2 m plus c0 + (s2 >> 31) (one SMMLAR), shifted right by r. The
  * converter's zero multiplier (shift 0) gives zp for any r; it takes r = 2. This is one
  * element; the Cortex-M4 loop below runs the same instructions. */
-static inline int32_t add_one(const int32_t *u, const int32_t *w, int8_t a, int8_t b, add_out_t c)
+static inline int32_t add_one(const int32_t *u, const int32_t *w, int8_t a, int8_t b,
+                              add_out_t c)
 {
     const int32_t s2 = u[a] + w[b];
     return pit_smmlar(s2, c.m, c.c0 + (s2 >> 31)) >> c.r;
@@ -77,8 +76,8 @@ static inline int32_t add_one(const int32_t *u, const int32_t *w, int8_t a, int8
  * ADD (the sign term), SMMLAR, ASR, SSAT, and BFI to pack; the activation range, when it is
  * narrower than int8, clamps all four lanes at once (SSUB8 / SEL). Out of line so that the
  * loop gets the whole register file. */
-static void __attribute__((noinline)) add_run(const int8_t *a, const int8_t *b, int8_t *y, size_t n, add_out_t c,
-                    int32_t lo, int32_t hi)
+static void __attribute__((noinline))
+add_run(const int8_t *a, const int8_t *b, int8_t *y, size_t n, add_out_t c, int32_t lo, int32_t hi)
 {
     const int32_t *u = g_add_lut[0] + 128, *w = g_add_lut[1] + 128;
     size_t i = 0;
@@ -153,10 +152,12 @@ int pit_add_int8_lut(const int8_t *a, const int8_t *b, int8_t *y, size_t n, cons
         return 0;
     const pit_qm_t q1 = pit_qm_make(q->m1, q->s1), q2 = pit_qm_make(q->m2, q->s2);
     const int64_t smax = 2 * (add_term_max(&q1, q->in1_zp, ls) + add_term_max(&q2, q->in2_zp, ls));
+    if (smax > INT32_MAX) /* the doubled sum would wrap */
+        return 0;
     const uint32_t r = q->so ? (uint32_t)-q->so : 2u;
     const int64_t c0 = ((int64_t)1 << (r - 1)) + (int64_t)q->out_zp * ((int64_t)1 << r);
     const int64_t prod = ((smax * q->mo) >> 32) + 1; /* bounds |high word of s2 m + 2^31| */
-    if (smax > INT32_MAX || c0 - 1 - prod < INT32_MIN || c0 + prod > INT32_MAX)
+    if (c0 - 1 - prod < INT32_MIN || c0 + prod > INT32_MAX)
         return 0;
     add_table(g_add_lut[0], q->in1_zp, ls, q->m1, (uint32_t)-q->s1);
     add_table(g_add_lut[1], q->in2_zp, ls, q->m2, (uint32_t)-q->s2);
