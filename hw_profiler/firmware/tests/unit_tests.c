@@ -100,7 +100,7 @@ static void test_rq(void)
 }
 
 /* The tabulated add (pit_add_int8_lut) equals the TFLite-style reference (pit_mbqm) and the
- * element-wise path (pit_add_int8 below 256 elements) on all 65536 int8 pairs, for random
+ * element-wise path (pit_add_int8 below 128 elements) on all 65536 int8 pairs, for random
  * parameter sets: the converter's (left shift 20, multipliers in [2^30, 2^31), input shifts
  * 0 .. -3, output shifts where most outputs saturate and where few do), small left shifts
  * (each input term's rounding, ties included, reaches the output), any multiplier and left
@@ -154,8 +154,8 @@ static void test_add_lut(void)
             q = sat;
         }
         const int lut = pit_add_int8_lut(a, b, y_lut, 65536, &q);
-        for (int i = 0; i < 65536; i += 255) /* below PIT_ADD_LUT_MIN: element-wise */
-            pit_add_int8(a + i, b + i, y_elem + i, (size_t)(65536 - i < 255 ? 65536 - i : 255), &q);
+        for (int i = 0; i < 65536; i += 127) /* below PIT_ADD_LUT_MIN: element-wise */
+            pit_add_int8(a + i, b + i, y_elem + i, (size_t)(65536 - i < 127 ? 65536 - i : 127), &q);
         for (int i = 0; i < 65536; i++) {
             const int32_t x1 = (int32_t)((uint32_t)(a[i] - q.in1_zp) << q.left_shift);
             const int32_t x2 = (int32_t)((uint32_t)(b[i] - q.in2_zp) << q.left_shift);
