@@ -104,5 +104,5 @@ def test_pit_lightning_fit_runs_the_smoke_config(installed, chorale_cache):
 def test_hw_profiler_info_builds_and_starts_the_emulated_board(installed):
     work, env = installed
     out = run(["hw-profiler", "info"], work, env).stdout
-    assert "firmware   2.2 (protocol 1) on 'netduinoplus2'" in out
+    assert "firmware   2.3 (protocol 1) on 'netduinoplus2'" in out
     assert (work.parent / "cache" / "hw-profiler").is_dir()

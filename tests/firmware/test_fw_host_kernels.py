@@ -192,7 +192,7 @@ def test_int8_conv_odd_widths_bit_exact(host_board, cin):
                         err_msg=f"cin={cin} cout={cout} k={k} d={d} stride={s} pad={p}")
 
 
-@pytest.mark.parametrize("n", [1, 3, 5, 6, 7, 37, 255, 257, 1003])
+@pytest.mark.parametrize("n", [1, 3, 5, 6, 7, 37, 127, 128, 257, 1003])
 @pytest.mark.parametrize(("scales", "zps"), [((0.1, 0.12), (127, 127)),
                                              ((0.5, 0.0005), (-128, -128)),
                                              ((0.003, 20.0), (-1, 3)),

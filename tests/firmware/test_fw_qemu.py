@@ -12,7 +12,7 @@ import pytest
 from fw_models import int8_conv_model, residual_int8_model
 
 from hw_profiler.deploy.compare import run_model_reference
-from hw_profiler.deploy.serialize import write_model
+from hw_profiler.deploy.serialize import LayerSpec, Model, TensorSpec, write_model
 from hw_profiler.protocol import BenchLayerRequest, DType, Op, TimerKind
 
 
@@ -344,3 +344,39 @@ def test_int8_conv_small_path_windows_and_limits(qemu_board, host_board, T, cin,
         expect = run_model_reference(model, x)
         assert (np.abs(expect.astype(int)) >= 127).any()  # saturation happens
         _check_on_boards((qemu_board, host_board), model, x, f"shifts {shifts}")
+
+
+# (add scales, output zero point, activation range): the converter's parameters, clamped to
+# int8, to a ReLU range and to a narrow range on both sides.
+_ADD_CASES = [((0.05, 0.11, 0.09), 3, (-128, 127)), ((0.2, 0.03, 0.12), -20, (-20, 127)),
+              ((0.07, 0.07, 0.04), 0, (-30, 50))]
+
+
+@pytest.mark.parametrize(("scales", "out_zp", "act"), _ADD_CASES)
+def test_int8_add_pairs_exact(qemu_board, scales, out_zp, act):
+    """The long int8 add (tabulated on the board) against the reference on 30,720 int8
+    pairs per case (every a with 64 values of b, and swapped; the host's unit tests cover
+    all 65,536 pairs with the same arithmetic): the model's input holds (a, b) per step, a
+    channel-swapping k = 1 conv (exact identity requantisation) gives (b, a), and the add
+    sums the two."""
+    from hw_profiler.deploy.quantize import add_params
+
+    T, zp = 1920, -5  # one RUN frame in, one out
+    model = Model(
+        [TensorSpec(DType.INT8, 2, T, 0.05, zp), TensorSpec(DType.INT8, 2, T, 0.05, zp),
+         TensorSpec(DType.INT8, 2, T, scales[2], out_zp)],
+        [LayerSpec(Op.CONV, (0,), 1, kernel=1, weights=np.array([[[0, 1]], [[1, 0]]], np.int8),
+                   bias=np.zeros(2, np.int32), multiplier=np.full(2, 1 << 30, np.int32),
+                   shift=np.ones(2, np.int32)),
+         LayerSpec(Op.ADD, (0, 1), 2, add_params=add_params(*scales), act_min=act[0],
+                   act_max=act[1])], 0, 2)
+    qemu_board.load(write_model(model))
+    t = np.arange(T)
+    saturated = set()
+    for part in range(8):  # b = part + 32 j
+        x = np.stack([t & 0xFF, (t >> 8) * 32 + part], axis=1).astype(np.uint8).view(np.int8)
+        out = np.frombuffer(qemu_board.run(x.tobytes()).output, dtype=np.int8).reshape(T, 2)
+        expect = run_model_reference(model, x)
+        np.testing.assert_array_equal(out, expect, err_msg=f"b = {part} + 32 j")
+        saturated |= set(np.intersect1d(expect, act))
+    assert saturated == set(act)  # both ends of the range reached

@@ -18,7 +18,7 @@ def test_info_riscv32(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["info", "--board", "qemu_riscv32"]) == 0
     out = capsys.readouterr().out
-    assert "firmware   2.2 (protocol 1) on 'qemu_riscv32'" in out
+    assert "firmware   2.3 (protocol 1) on 'qemu_riscv32'" in out
     assert "instruction_time, 1000000000 ticks/s, core clock 100000000 Hz; " in out
     assert "1 tick = 1.000e-08 s (1 instructions, one per cycle)" in out
     assert "flash free 0 B" in out

@@ -53,7 +53,7 @@ def test_info(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "firmware   2.2 (protocol 1) on 'netduinoplus2'" in out
+    assert "firmware   2.3 (protocol 1) on 'netduinoplus2'" in out
     # TIM2 at QEMU's 1 GHz timer clock, 1 ns of virtual time per instruction: a tick is an
     # instruction, one per cycle at 168 MHz
     assert "instruction_time, 1000000000 ticks/s, core clock 168000000 Hz" in out

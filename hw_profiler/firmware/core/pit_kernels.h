@@ -55,6 +55,11 @@ void pit_maxpool_int8(const int8_t *x, int8_t *y, int T, int C, int k, int s, in
 void pit_avgpool_f32(const float *x, float *y, int T, int C, int k, int s);
 void pit_maxpool_f32(const float *x, float *y, int T, int C, int k, int s);
 void pit_add_int8(const int8_t *a, const int8_t *b, int8_t *y, size_t n, const pit_add_q_t *q);
+/* pit_add_int8's path for adds of 128 elements or more: both inputs' rescaled terms
+ * tabulated, the output requantisation folded into one SMMLAR and a shift. Bit-exact with
+ * the element-wise arithmetic; returns 0, writing nothing, for parameters where that
+ * cannot be guaranteed (pit_add_int8 then computes element by element). */
+int pit_add_int8_lut(const int8_t *a, const int8_t *b, int8_t *y, size_t n, const pit_add_q_t *q);
 void pit_add_f32(const float *a, const float *b, float *y, size_t n, float act_min, float act_max);
 
 /* Output-channel range [*start, *end) of `core` among n_cores: contiguous, balanced, and

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #define PIT_PROTOCOL_VERSION 1
-#define PIT_FIRMWARE_VERSION 0x0202
+#define PIT_FIRMWARE_VERSION 0x0203
 #define PIT_MAX_PAYLOAD 4096
 #define PIT_BYTE_TIMEOUT_MS 200
 

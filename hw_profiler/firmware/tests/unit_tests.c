@@ -1,6 +1,7 @@
 /* Host unit tests of core logic that has no protocol path: the multi-core output-channel
  * split (used by the GAP8 port) and int8 convs run by parts of their output channels, CRC
- * check values and the one-multiply requantisation against the TFLite-style reference.
+ * check values, the one-multiply requantisation against the TFLite-style reference and the
+ * tabulated int8 add over every pair of int8 inputs.
  * Prints "OK" and exits 0 on success. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,101 @@ static void test_rq(void)
           !pit_rq_ok(-5, -7) && !pit_rq_ok(1 << 30, -32));
 }
 
+/* The tabulated add (pit_add_int8_lut) equals the TFLite-style reference (pit_mbqm) and the
+ * element-wise path (pit_add_int8 below 128 elements) on all 65536 int8 pairs, for random
+ * parameter sets: the converter's (left shift 20, multipliers in [2^30, 2^31), input shifts
+ * 0 .. -3, output shifts where most outputs saturate and where few do), small left shifts
+ * (each input term's rounding, ties included, reaches the output), any multiplier and left
+ * shift, zero multipliers, extreme zero points and narrow activation ranges. */
+static void test_add_lut(void)
+{
+    static int8_t a[65536], b[65536], y_lut[65536], y_elem[65536];
+    for (int i = 0; i < 65536; i++) {
+        a[i] = (int8_t)(i & 0xFF);
+        b[i] = (int8_t)(i >> 8);
+    }
+    int bad = 0, taken = 0, sets = 0;
+    for (int set = 0; set < 48; set++) {
+        const uint32_t r = rnd();
+        pit_add_q_t q = {(int32_t)(int8_t)rnd(), (int32_t)(int8_t)rnd(), (int32_t)(int8_t)rnd(),
+                         20, (int32_t)((rnd() >> 2) | 0x40000000u), -(int32_t)(rnd() % 4),
+                         (int32_t)((rnd() >> 2) | 0x40000000u), -(int32_t)(rnd() % 4),
+                         (int32_t)((rnd() >> 2) | 0x40000000u), -12 - (int32_t)(rnd() % 12),
+                         -128, 127};
+        if (set % 4 == 1) { /* any multiplier, left shift and output shift */
+            q.left_shift = (int32_t)(rnd() % 24);
+            q.m1 = (int32_t)(rnd() >> 1);
+            q.m2 = (int32_t)(rnd() >> 1);
+            q.mo = (int32_t)(rnd() >> 1);
+            q.s1 = -(int32_t)(rnd() % 32);
+            q.s2 = -(int32_t)(rnd() % 32);
+            q.so = -2 - (int32_t)(rnd() % 30);
+        }
+        if (set % 8 == 6) { /* small terms, so that a term's rounding shows in the output */
+            q.left_shift = (int32_t)(rnd() % 5);
+            q.s1 = -1 - (int32_t)(rnd() % 4);
+            q.s2 = -1 - (int32_t)(rnd() % 4);
+            q.so = -2 - (int32_t)(rnd() % 2);
+        }
+        if (set % 8 == 2) { /* extreme zero points */
+            q.in1_zp = (r & 1) ? -128 : 127;
+            q.in2_zp = (r & 2) ? -128 : 127;
+            q.out_zp = (r & 4) ? -128 : 127;
+        }
+        if (set % 6 == 3) { /* ReLU-like and narrow ranges */
+            q.act_min = q.out_zp > -100 ? q.out_zp - 20 : -100;
+            q.act_max = set % 12 == 3 ? 127 : q.act_min + (int32_t)(rnd() % 60);
+        }
+        if (set == 5) /* the converter's zero output multiplier */
+            q.mo = 0, q.so = 0;
+        if (set == 7) /* a zero input multiplier */
+            q.m2 = 0;
+        if (set == 0) { /* y = 2 (a + b): saturates both ways */
+            const pit_add_q_t sat = {0, 0, 0, 20, 0x40000000, 0, 0x40000000, 0, 0x40000000, -17,
+                                     -128, 127};
+            q = sat;
+        }
+        const int lut = pit_add_int8_lut(a, b, y_lut, 65536, &q);
+        for (int i = 0; i < 65536; i += 127) /* below PIT_ADD_LUT_MIN: element-wise */
+            pit_add_int8(a + i, b + i, y_elem + i, (size_t)(65536 - i < 127 ? 65536 - i : 127), &q);
+        for (int i = 0; i < 65536; i++) {
+            const int32_t x1 = (int32_t)((uint32_t)(a[i] - q.in1_zp) << q.left_shift);
+            const int32_t x2 = (int32_t)((uint32_t)(b[i] - q.in2_zp) << q.left_shift);
+            const int32_t sum = (int32_t)((uint32_t)pit_mbqm(x1, q.m1, q.s1) +
+                                          (uint32_t)pit_mbqm(x2, q.m2, q.s2));
+            const int8_t ref =
+                pit_clamp_i8(pit_mbqm(sum, q.mo, q.so) + q.out_zp, q.act_min, q.act_max);
+            bad += y_elem[i] != ref;
+            if (lut)
+                bad += y_lut[i] != ref;
+        }
+        if (set == 0) {
+            int lo = 0, hi = 0;
+            for (int i = 0; i < 65536; i++) {
+                lo += y_lut[i] == -128;
+                hi += y_lut[i] == 127;
+            }
+            CHECK(lut && lo > 10000 && hi > 10000);
+        }
+        taken += lut;
+        sets++;
+        if (set % 4 != 1) /* the converter's parameters always take the tabulated path */
+            CHECK(lut);
+    }
+    CHECK(bad == 0);
+    CHECK(taken >= sets * 3 / 4);
+    pit_add_q_t q = {0, 0, 0, 20, 0x40000000, 0, 0x40000000, 0, 0x40000000, -17, -128, 127};
+    /* parameters it must leave to the element-wise path */
+    q.act_min = 5, q.act_max = 4;
+    CHECK(!pit_add_int8_lut(a, b, y_lut, 65536, &q));
+    q.act_min = -128, q.act_max = 127, q.s1 = 1;
+    CHECK(!pit_add_int8_lut(a, b, y_lut, 65536, &q));
+    q.s1 = 0, q.mo = INT32_MIN;
+    CHECK(!pit_add_int8_lut(a, b, y_lut, 65536, &q));
+    q.mo = 0x40000000, q.so = -31, q.out_zp = 100; /* zero point times 2^31: no int32 room */
+    CHECK(!pit_add_int8_lut(a, b, y_lut, 65536, &q));
+}
+
 /* A multi-core port runs pit_conv_int8 on each core's channel range with its own scratch:
  * the parts must give the whole layer's bytes, on every path (direct below 4 channels,
  * small for k * C_in <= 32: 5x7 k3 and 8x33 k2, the latter over more channels than one
@@ -140,6 +236,7 @@ int main(void)
     test_split();
     test_crc();
     test_rq();
+    test_add_lut();
     test_conv_split();
     if (g_fail)
         return 1;
