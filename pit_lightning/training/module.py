@@ -39,9 +39,7 @@ class PITModule(L.LightningModule):
             straight-through).
         lr, weight_decay: the network weights' optimizer settings.
         nas_lr, nas_weight_decay: the NAS parameters' (no weight decay by default:
-            decay would act as a second, unweighted regularizer). ``nas_lr`` may be a
-            dict with a rate per searched mask kind (``"dilation"``, ``"rf"``,
-            ``"channels"``), each kind then in its own optimizer parameter group.
+            decay would act as a second, unweighted regularizer).
         finetune_lr: learning rate of the fresh fine-tune optimizer (default ``lr``).
         plain: train ``seed`` as it is, without PIT: the run is the fine-tune phase
             alone (its early stopping and best-weights restore). This is how
@@ -58,19 +56,13 @@ class PITModule(L.LightningModule):
         exclude: Sequence[str] = (),
         lr: float = 1e-3,
         weight_decay: float = 0.0,
-        nas_lr: float | dict[str, float] = 1e-3,
+        nas_lr: float = 1e-3,
         nas_weight_decay: float = 0.0,
         finetune_lr: float | None = None,
         cost_view: str = "soft",
         plain: bool = False,
     ) -> None:
         super().__init__()
-        if isinstance(nas_lr, dict):
-            missing = sorted(set(search) - set(nas_lr))
-            unknown = sorted(set(nas_lr) - set(SEARCH_OPTIONS))
-            if missing or unknown:
-                raise ValueError(f"nas_lr by mask kind must name each searched kind "
-                                 f"{list(search)}: missing {missing}, unknown {unknown}")
         self.save_hyperparameters(ignore=["seed", "task"])
         self._task = task
         self.regularizer: Regularizer | None = None
@@ -149,9 +141,8 @@ class PITModule(L.LightningModule):
         """The configured rate of a parameter group ("net", "nas", or None: a plain
         network's only group) in the current phase."""
         hp = self.hparams
-        if group is not None and group.startswith("nas"):
-            # "nas" (one rate for every mask) or "nas:<kind>" (a rate per mask kind).
-            return hp.nas_lr[group[4:]] if isinstance(hp.nas_lr, dict) else hp.nas_lr
+        if group == "nas":
+            return hp.nas_lr
         if group == "net" and self.phase != "finetune":
             return hp.lr
         return hp.finetune_lr if hp.finetune_lr is not None else hp.lr
@@ -278,17 +269,11 @@ class PITModule(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         hp = self.hparams
         if isinstance(self.net, PIT):
-            if isinstance(hp.nas_lr, dict):
-                masks = [(f"nas:{kind}", list(self.net.mask_parameters(kind)))
-                         for kind in SEARCH_OPTIONS if kind in hp.nas_lr]
-            else:
-                masks = [("nas", list(self.net.nas_parameters()))]
             return torch.optim.Adam([
                 {"params": list(self.net.net_parameters()), "lr": hp.lr,
                  "weight_decay": hp.weight_decay, "name": "net"},
-                *({"params": params, "lr": self._learning_rate(name),
-                   "weight_decay": hp.nas_weight_decay, "name": name}
-                  for name, params in masks if params),
+                {"params": list(self.net.nas_parameters()), "lr": hp.nas_lr,
+                 "weight_decay": hp.nas_weight_decay, "name": "nas"},
             ])
         return torch.optim.Adam(self.net.parameters(), lr=self._learning_rate(None),
                                 weight_decay=hp.weight_decay)

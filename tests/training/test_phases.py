@@ -123,25 +123,6 @@ def test_resume_applies_the_configured_learning_rates(tmp_path, chorale_cache):
     assert seen == {"net": 1e-3, "nas": 0.02}
 
 
-def test_nas_rate_per_mask_kind(tmp_path, chorale_cache):
-    rates = {"dilation": 0.05, "rf": 0.02, "channels": 0.005}
-    module = tiny_module(nas_lr=rates)
-    optimizer = module.configure_optimizers()
-    groups = {g["name"]: g for g in optimizer.param_groups}
-    assert {name: g["lr"] for name, g in groups.items()} == {
-        "net": 3e-3, "nas:dilation": 0.05, "nas:rf": 0.02, "nas:channels": 0.005}
-    for kind in rates:
-        assert groups[f"nas:{kind}"]["params"] == list(module.pit.mask_parameters(kind))
-    # Each kind trains in the search (the optimizer steps every group).
-    masks = {kind: next(module.pit.mask_parameters(kind)) for kind in rates}
-    before = {kind: mask.detach().clone() for kind, mask in masks.items()}
-    trainer(tmp_path, phases(1, 2, 1, strength=5.0)).fit(module, tiny_data(chorale_cache))
-    moved = {kind: float((masks[kind].detach() - before[kind]).abs().max()) for kind in rates}
-    assert all(value > 0 for value in moved.values()), moved
-    with pytest.raises(ValueError, match=r"missing \['channels'\]"):
-        tiny_module(nas_lr={"dilation": 0.01, "rf": 0.01})
-
-
 def test_resume_mid_finetune_rebuilds_the_exported_network(tmp_path, chorale_cache):
     first = _checkpointing_run(tmp_path, chorale_cache)
     ckpt_path = tmp_path / "ckpt" / "epoch=4.ckpt"  # fine-tune epochs 4..6
