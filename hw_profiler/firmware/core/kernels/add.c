@@ -97,14 +97,17 @@ add_run(const int8_t *a, const int8_t *b, int8_t *y, size_t n, add_out_t c, int3
     "smmlar %[t0], %[t0], %[m], %[t1]\n\t"                        \
     "asr    %[t0], %[t0], %[r]\n\t"                               \
     ACC_INSN "\n\t"
+/* Four elements saturated and packed into acc, byte i from element i. */
+#define PIT_ADD_GROUP                                                         \
+    PIT_ADD_ELEM("ssat   %[acc], #8, %[t0]")                                  \
+    PIT_ADD_ELEM("ssat   %[t0], #8, %[t0]\n\tbfi    %[acc], %[t0], #8, #8")   \
+    PIT_ADD_ELEM("ssat   %[t0], #8, %[t0]\n\tbfi    %[acc], %[t0], #16, #8")  \
+    PIT_ADD_ELEM("ssat   %[t0], #8, %[t0]\n\tbfi    %[acc], %[t0], #24, #8")
     if (groups) {
         if (!narrow)
             __asm__ volatile(
                 "1:\n\t"
-                PIT_ADD_ELEM("ssat   %[acc], #8, %[t0]")
-                PIT_ADD_ELEM("ssat   %[t0], #8, %[t0]\n\tbfi    %[acc], %[t0], #8, #8")
-                PIT_ADD_ELEM("ssat   %[t0], #8, %[t0]\n\tbfi    %[acc], %[t0], #16, #8")
-                PIT_ADD_ELEM("ssat   %[t0], #8, %[t0]\n\tbfi    %[acc], %[t0], #24, #8")
+                PIT_ADD_GROUP
                 "str    %[acc], [%[y]], #4\n\t"
                 "subs   %[n], %[n], #1\n\t"
                 "bne    1b"
@@ -115,10 +118,7 @@ add_run(const int8_t *a, const int8_t *b, int8_t *y, size_t n, add_out_t c, int3
         else
             __asm__ volatile(
                 "1:\n\t"
-                PIT_ADD_ELEM("ssat   %[acc], #8, %[t0]")
-                PIT_ADD_ELEM("ssat   %[t0], #8, %[t0]\n\tbfi    %[acc], %[t0], #8, #8")
-                PIT_ADD_ELEM("ssat   %[t0], #8, %[t0]\n\tbfi    %[acc], %[t0], #16, #8")
-                PIT_ADD_ELEM("ssat   %[t0], #8, %[t0]\n\tbfi    %[acc], %[t0], #24, #8")
+                PIT_ADD_GROUP
                 "ldr    %[t0], %[lo4]\n\t"
                 "ssub8  %[t1], %[acc], %[t0]\n\t"
                 "sel    %[acc], %[acc], %[t0]\n\t"
@@ -135,6 +135,7 @@ add_run(const int8_t *a, const int8_t *b, int8_t *y, size_t n, add_out_t c, int3
                 : "cc", "memory");
     }
 #undef PIT_ADD_ELEM
+#undef PIT_ADD_GROUP
     a -= i;
     b -= i;
     y -= i;
