@@ -158,18 +158,21 @@ class Plan:
                 self.out / f"seed{seed}", ("seed", "undilated", seed))
 
     def searches(self, seed: int) -> list[tuple[Any, ...]]:
-        targets = [
-            (search_row, [*self.variants["latency"], *self.seeded(seed),
-                          f"--search.target={ms / 1e3:g}"], self.checkpoint(seed),
-             self.args.target_strength, self.out / f"seed{seed}" / "latency" / f"target_{ms:g}ms",
-             ("pit-target", f"{ms:g}ms", seed))
-            for ms in self.args.targets]
         return self.todo([
-            *((search_row, [*self.variants[cost], *self.seeded(seed)], self.checkpoint(seed),
-               strength, self.out / f"seed{seed}" / cost / f"lambda_{strength:g}",
-               (f"pit-{cost}", f"{strength:g}", seed))
+            *(self.search(seed, cost, [], strength, f"lambda_{strength:g}",
+                          (f"pit-{cost}", f"{strength:g}"))
               for cost in self.args.costs for strength in self.args.strengths),
-            *targets])
+            *(self.search(seed, "latency", [f"--search.target={ms / 1e3:g}"],
+                          self.args.target_strength, f"target_{ms:g}ms",
+                          ("pit-target", f"{ms:g}ms"))
+              for ms in self.args.targets)])
+
+    def search(self, seed: int, cost: str, overrides: list[str], strength: float, name: str,
+               labels: tuple[str, str]) -> tuple[Any, ...]:
+        """One PIT search of ``cost`` from the seed's warmup, into ``seed<N>/<cost>/<name>``."""
+        return (search_row, [*self.variants[cost], *self.seeded(seed), *overrides],
+                self.checkpoint(seed), strength, self.out / f"seed{seed}" / cost / name,
+                (*labels, seed))
 
     def hands(self, seed: int) -> list[tuple[Any, ...]]:
         return self.todo([

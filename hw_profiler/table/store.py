@@ -102,7 +102,6 @@ class TableMeta:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold the table's lock file: several processes (parallel searches, a sweep and a

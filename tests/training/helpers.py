@@ -13,7 +13,7 @@ from pit_lightning.training import PITModule, default_phases
 
 def tiny_module(**kwargs) -> PITModule:
     seed = ResTCN(levels=2, channels=8, kernel_size=3, dropout=0.0)
-    return PITModule(seed, input_shape=[88, 24], **{"lr": 3e-3, "nas_lr": 0.1, **kwargs})
+    return PITModule(seed, input_shape=[88, 24], lr=3e-3, nas_lr=0.1, **kwargs)
 
 
 def tiny_data(cache: str) -> ChoralesDataModule:
