@@ -257,7 +257,8 @@ class Plan:
                      run=False)
         hardware = hardware_callback(cli.trainer)
         try:
-            hardware.service.profile(cli.model.pit.search_space(), cli.model.pit.search)
+            hardware.service.profile(cli.model.pit.search_space(), cli.model.pit.search,
+                                     cli.model.pit.residual_adds())
         finally:
             hardware.service.close()
 

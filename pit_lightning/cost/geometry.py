@@ -42,6 +42,20 @@ class LayerSpace:
 
 
 @dataclass(frozen=True)
+class ResidualAdd:
+    """A residual add whose channel count follows searchable channel masks.
+
+    It has no weights, but a board spends time on it: over a long series a wide
+    residual stream's adds can cost as much as its convs. ``channels`` is the seed's
+    count in a search space and the kept count in an exported architecture.
+    """
+
+    name: str
+    channels: int
+    length: int  # time steps
+
+
+@dataclass(frozen=True)
 class LayerArch:
     """The binarized (exported) geometry of one searchable layer."""
 

@@ -3,7 +3,9 @@
 A cost model answers two questions about a layer: ``soft`` gives a differentiable
 cost from its soft masks (what the search minimises) and ``exact`` gives the cost of
 its binarized geometry (what the exported network will have). Costs are summed over
-the searchable layers; layers PIT does not search are constant and left out.
+the searchable layers and the residual adds whose width they set (free unless a model
+charges them, as a board's table does); layers PIT does not search are constant and
+left out.
 
 To plug in another cost (for example a latency table measured on a board), subclass
 :class:`CostModel` and implement both methods. A cost that can be written over all
@@ -19,7 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .geometry import LayerArch, SoftLayer, SoftNetwork
+from .geometry import LayerArch, ResidualAdd, SoftLayer, SoftNetwork
 
 
 class CostModel(ABC):
@@ -41,6 +43,18 @@ class CostModel(ABC):
     def soft_network(self, network: SoftNetwork) -> Tensor:
         """The soft cost summed over the searchable layers."""
         return torch.stack([self.soft(layer) for layer in network.layers]).sum()
+
+    def soft_adds(self, channels: Tensor, adds: Sequence[ResidualAdd]) -> Tensor:
+        """The residual adds' cost at expected channel counts ``channels`` (one per add).
+
+        Free here: an add has no weights and no multiplies. A model of a board, which
+        spends time on them, overrides this and :meth:`total_adds` together.
+        """
+        return channels.new_zeros(())
+
+    def total_adds(self, adds: Sequence[ResidualAdd]) -> float:
+        """The exact cost of the residual adds of an architecture."""
+        return 0.0
 
 
 class ParamsCost(CostModel):

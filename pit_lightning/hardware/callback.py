@@ -84,7 +84,7 @@ class HardwareInTheLoop(Callback):
         spaces = pit.search_space()
         if trainer.is_global_zero:
             try:
-                self.service.profile(spaces, pit.search)
+                self.service.profile(spaces, pit.search, pit.residual_adds())
             finally:
                 self.service.close()
         trainer.strategy.barrier("pit_latency_table")

@@ -23,9 +23,9 @@ from torch import Tensor
 from hw_profiler.geometry import ChannelGrid, LayerGeometry
 from hw_profiler.table import LatencyTable
 
-from ..cost.geometry import SEARCH_OPTIONS, LayerArch, LayerSpace, SoftLayer
+from ..cost.geometry import SEARCH_OPTIONS, LayerArch, LayerSpace, ResidualAdd, SoftLayer
 from ..cost.models import CostModel
-from .space import LayerReach, check_search, conv_geometry, geometry_of
+from .space import LayerReach, add_geometry, add_grid, check_search, conv_geometry, geometry_of
 
 Measure = Callable[[list[LayerGeometry]], None]
 
@@ -87,10 +87,11 @@ class TableCost(CostModel):
         self.dtype = dtype
         self.measure = measure
         self.search = check_search(search)
-        grid = ChannelGrid(channel_step)
+        self.grid = grid = ChannelGrid(channel_step)
         self._reach = {space.name: LayerReach.of(space, self.search, grid) for space in spaces}
         self._ensure(sorted({g for r in self._reach.values() for g in r.geometries(dtype)}))
         self._dense: dict[str, dict[str, Tensor]] = {}
+        self._adds: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
 
     # -- table access ----------------------------------------------------------------
 
@@ -157,6 +158,27 @@ class TableCost(CostModel):
         w_in = _hat_weights(layer.in_channels, dense["c_in"].to(device, dtype))
         w_out = _hat_weights(layer.out_channels, dense["c_out"].to(device, dtype))
         return torch.einsum("pt,ptij,i,j->", joint, value, w_in, w_out)
+
+    def soft_adds(self, channels: Tensor, adds: Sequence[ResidualAdd]) -> Tensor:
+        """Each add's table entries interpolated at its expected channel count."""
+        terms = [channels.new_zeros(())]
+        for count, add in zip(channels, adds, strict=True):
+            grid, value = self._add_layout(add)
+            grid, value = grid.to(channels), value.to(channels)
+            terms.append(_hat_weights(count, grid) @ value)
+        return torch.stack(terms).sum()
+
+    def _add_layout(self, add: ResidualAdd) -> tuple[Tensor, Tensor]:
+        key = (add.channels, add.length)
+        if key not in self._adds:
+            counts = add_grid(add, self.grid)
+            values = self.entries([add_geometry(c, add.length, self.dtype) for c in counts])
+            self._adds[key] = (torch.tensor(counts, dtype=torch.float64),
+                               torch.tensor(values, dtype=torch.float64))
+        return self._adds[key]
+
+    def total_adds(self, adds: Sequence[ResidualAdd]) -> float:
+        return sum(self.entries([add_geometry(a.channels, a.length, self.dtype) for a in adds]))
 
     def exact(self, layer: LayerArch) -> float:
         return self.entry(geometry_of(layer, self.dtype))

@@ -22,7 +22,7 @@ from hw_profiler.deploy import network_geometries
 from hw_profiler.geometry import ChannelGrid, LayerGeometry
 from hw_profiler.table import LatencyTable, TableProfiler
 
-from ..cost.geometry import SEARCH_OPTIONS, LayerSpace
+from ..cost.geometry import SEARCH_OPTIONS, LayerSpace, ResidualAdd
 from .cost import TableCost
 from .space import enumerate_geometries
 
@@ -69,10 +69,12 @@ class BoardService:
 
     # -- the table -------------------------------------------------------------------
 
-    def profile(self, spaces: Sequence[LayerSpace], search: Iterable[str] = SEARCH_OPTIONS
-                ) -> None:
-        """Measure every geometry the search can reach that the table lacks."""
-        geometries = enumerate_geometries(spaces, search, ChannelGrid(self.channel_step))
+    def profile(self, spaces: Sequence[LayerSpace], search: Iterable[str] = SEARCH_OPTIONS,
+                adds: Sequence[ResidualAdd] = ()) -> None:
+        """Measure every geometry the search can reach that the table lacks (with the
+        residual adds ``adds`` whose width it sets)."""
+        geometries = enumerate_geometries(spaces, search, ChannelGrid(self.channel_step),
+                                          adds=adds)
         self._retire_stale_table()
         api.profile(geometries, self.open(), self.table_path, repeats=self.repeats)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from hw_profiler.geometry import ChannelGrid, LayerGeometry
 
-from ..cost.geometry import SEARCH_OPTIONS, LayerArch, LayerSpace
+from ..cost.geometry import SEARCH_OPTIONS, LayerArch, LayerSpace, ResidualAdd
 from ..nas import PIT
 from .named_seeds import build_seed
 
@@ -41,6 +41,16 @@ def geometry_of(arch: LayerArch, dtype: str = "int8") -> LayerGeometry:
     """The key of an exported (binarized) searchable layer."""
     return conv_geometry(arch.in_channels, arch.out_channels, arch.kernel_size, arch.dilation,
                          arch.length, dtype)
+
+
+def add_geometry(channels: int, length: int, dtype: str = "int8") -> LayerGeometry:
+    """The key of a residual add of ``channels`` x ``length``."""
+    return LayerGeometry("add", channels, channels, 1, 1, length, dtype)
+
+
+def add_grid(add: ResidualAdd, grid: ChannelGrid = DEFAULT_GRID) -> list[int]:
+    """The channel counts at which an add's cost is measured (the search interpolates)."""
+    return grid.values(add.channels)
 
 
 @dataclass(frozen=True)
@@ -95,12 +105,16 @@ def enumerate_geometries(
     search: Iterable[str] = SEARCH_OPTIONS,
     grid: ChannelGrid = DEFAULT_GRID,
     dtype: str = "int8",
+    adds: Sequence[ResidualAdd] = (),
 ) -> list[LayerGeometry]:
-    """Deduplicated, sorted union of every layer's reachable geometries."""
+    """Deduplicated, sorted union of every layer's reachable geometries and, when
+    channels are searched, the grid of each residual add."""
     search = tuple(search)
     found: set[LayerGeometry] = set()
     for space in spaces:
         found |= layer_geometries(space, search, grid, dtype)
+    if "channels" in search:
+        found |= {add_geometry(c, add.length, dtype) for add in adds for c in add_grid(add, grid)}
     return sorted(found)
 
 

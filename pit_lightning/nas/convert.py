@@ -37,7 +37,8 @@ _ZERO_PRESERVING_FUNCTIONS = (
     F.avg_pool1d, F.max_pool1d,
 )
 _ZERO_PRESERVING_METHODS = ("contiguous", "relu", "clone", "tanh")
-_ADDS = (operator.add, operator.iadd, torch.add, operator.sub, torch.sub)
+_SUMS = (operator.add, operator.iadd, torch.add)
+_ADDS = (*_SUMS, operator.sub, torch.sub)
 
 
 @dataclass
@@ -221,6 +222,8 @@ class _Groups:
     def __init__(self) -> None:
         self.parent: list[int] = []
         self.fixed: list[bool] = []
+        self.adds: list[tuple[fx.Node, list[Segment]]] = []
+        """Each tensor-plus-tensor add whose channels the groups follow."""
 
     def new(self, fixed: bool = False) -> int:
         self.parent.append(len(self.parent))
@@ -293,6 +296,8 @@ def assign_groups(
             if a is not None and b is not None and [s.size for s in a] == [s.size for s in b]:
                 for sa, sb in zip(a, b, strict=True):
                     _merge(groups, sa, sb)
+                if node.target in _SUMS:
+                    groups.adds.append((node, a))
                 flow[node] = a
                 continue
         if node.op == "call_function" and node.target is torch.cat and _cat_dim(node) in (1, -2):
@@ -358,24 +363,47 @@ def attach_masks(
     A source is ``(name of a PIT layer whose mask governs those channels, size)``, or
     ``(None, size)`` for channels that are always kept.
     """
-    owner: dict[int, str] = {}
+    owner = _owners(sites, groups)
     for site in sites:
         root = groups.find(site.group)
-        if groups.is_fixed(root):
+        if root not in owner:
             continue
         layer = gm.get_submodule(site.name)
-        if root not in owner:
-            owner[root] = site.name
+        if owner[root] == site.name:
             layer.out_mask = ChannelMask(site.conv.out_channels)
         else:
             layer.out_mask = gm.get_submodule(owner[root]).out_mask
-    return {
-        site.name: [
-            (owner.get(groups.find(seg.group)) if seg.group is not None else None, seg.size)
-            for seg in site.inputs
-        ]
-        for site in sites
-    }
+    return {site.name: _sources(site.inputs, groups, owner) for site in sites}
+
+
+def residual_adds(
+    sites: list[ConvSite], groups: _Groups
+) -> list[tuple[str, list[tuple[str | None, int]], int]]:
+    """Each add that searchable masks make narrower: ``(node name, channel sources,
+    time steps)``, the sources as :func:`attach_masks` gives them."""
+    owner = _owners(sites, groups)
+    found = []
+    for node, segments in groups.adds:
+        sources = _sources(segments, groups, owner)
+        if any(name is not None for name, _ in sources):
+            found.append((node.name, sources, int(node.meta["tensor_meta"].shape[-1])))
+    return found
+
+
+def _owners(sites: list[ConvSite], groups: _Groups) -> dict[int, str]:
+    """The first PIT layer of each searchable group: the one that holds its mask."""
+    owner: dict[int, str] = {}
+    for site in sites:
+        root = groups.find(site.group)
+        if not groups.is_fixed(root):
+            owner.setdefault(root, site.name)
+    return owner
+
+
+def _sources(segments: list[Segment], groups: _Groups, owner: dict[int, str]
+             ) -> list[tuple[str | None, int]]:
+    return [(owner.get(groups.find(seg.group)) if seg.group is not None else None, seg.size)
+            for seg in segments]
 
 
 MASKS = "pit_masks"

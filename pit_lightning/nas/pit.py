@@ -9,7 +9,15 @@ import torch
 from torch import Tensor, fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from ..cost import CostModel, LayerArch, LayerSpace, SoftLayer, SoftNetwork, resolve_costs
+from ..cost import (
+    CostModel,
+    LayerArch,
+    LayerSpace,
+    ResidualAdd,
+    SoftLayer,
+    SoftNetwork,
+    resolve_costs,
+)
 from ..cost.geometry import SEARCH_OPTIONS
 from . import convert
 from .bank import MaskBank
@@ -72,6 +80,7 @@ class PIT(nn.Module):
         _propagate_shapes(gm, inputs)
         groups = convert.assign_groups(gm, sites, "channels" in search)
         self._sources: dict[str, InputSources] = convert.attach_masks(gm, sites, groups)
+        self._adds = convert.residual_adds(sites, groups)
         self._lengths = {site.name: int(site.node.meta["tensor_meta"].shape[-1]) for site in sites}
         self.model = gm
         self._spaces: list[LayerSpace] | None = None
@@ -170,6 +179,28 @@ class PIT(nn.Module):
             ))
         return spaces
 
+    def residual_adds(self) -> list[ResidualAdd]:
+        """The adds whose width the channel masks set, at the seed's width."""
+        return [ResidualAdd(name, sum(size for _, size in sources), length)
+                for name, sources, length in self._adds]
+
+    def add_arch(self) -> list[ResidualAdd]:
+        """The residual adds of the binarized architecture, at their kept width."""
+        kept = {name: int(layer.out_keep().sum()) for name, layer in self.layers()
+                if layer.out_mask is not None}
+        return [ResidualAdd(name, sum(kept[owner] if owner else size for owner, size in sources),
+                            length)
+                for name, sources, length in self._adds]
+
+    def _add_channels(self, out_channels: Tensor) -> Tensor:
+        """Each residual add's channel count under the masks, from the per-layer
+        ``out_channels`` of a :class:`SoftNetwork` (differentiable)."""
+        rows = {name: row for row, name in enumerate(self._sources)}
+        counts = [sum((out_channels[rows[owner]] if owner else out_channels.new_tensor(size)
+                       for owner, size in sources), start=out_channels.new_zeros(()))
+                  for _, sources, _ in self._adds]
+        return torch.stack(counts) if counts else out_channels.new_zeros(0)
+
     def _pack_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *_: object) -> None:
         # Checkpoints from before the masks were packed keep loading.
         self._bank.pack_state_dict(state_dict, prefix + "model.")
@@ -239,13 +270,15 @@ class PIT(nn.Module):
         """Each named cost of the seed, whatever the masks say: the unit that
         normalised regularizer strengths are expressed in."""
         if self._seed_costs is None:
-            self._seed_costs = self._totals(self.seed_arch())
+            self._seed_costs = self._totals(self.seed_arch(), self.residual_adds())
         return dict(self._seed_costs)
 
     def costs(self) -> dict[str, Tensor]:
         """Each named cost under the soft masks (differentiable)."""
         network = self.soft_network()
-        return {name: model.soft_network(network) for name, model in self.cost_models.items()}
+        adds, channels = self.residual_adds(), self._add_channels(network.out_channels)
+        return {name: model.soft_network(network) + model.soft_adds(channels, adds)
+                for name, model in self.cost_models.items()}
 
     @property
     def cost(self) -> Tensor:
@@ -257,10 +290,11 @@ class PIT(nn.Module):
 
     def exact_costs(self) -> dict[str, float]:
         """Each named cost of the binarized architecture, as exported."""
-        return self._totals(self.arch())
+        return self._totals(self.arch(), self.add_arch())
 
-    def _totals(self, arch: list[LayerArch]) -> dict[str, float]:
-        return {name: model.total(arch) for name, model in self.cost_models.items()}
+    def _totals(self, arch: list[LayerArch], adds: list[ResidualAdd]) -> dict[str, float]:
+        return {name: model.total(arch) + model.total_adds(adds)
+                for name, model in self.cost_models.items()}
 
     # -- export ----------------------------------------------------------------------
 
