@@ -232,7 +232,12 @@ class SearchPhase(Phase):
             (receptive field and channels hold at their warmup values), so each
             layer's dilation is chosen while all its channels and taps are there to
             pay for; then every mask trains. They count towards ``max_epochs``, and
-            improvements count from ``dilation_epochs + min_epochs`` on.
+            improvements count from ``min_epochs`` after them on. 0: no such epochs.
+        dilation_steps: the dilation-only epochs also last at least this many
+            optimizer steps. None: ``1 / nas_lr``, what Adam (at most about ``nas_lr``
+            per step) needs to take a gate from open to closed; on a small dataset
+            (ArrowHead: 4 steps per epoch) 10 epochs would end before any dilation
+            gate could cross the threshold.
         monitor: default ``val/objective``, the validation task loss plus the
             regularizer on the binarized architecture: what the search minimises. On
             the task loss alone the search would stop as soon as pruning starts to
@@ -248,6 +253,7 @@ class SearchPhase(Phase):
         target: float | dict[str, float] | None = None,
         normalize: bool = True,
         dilation_epochs: int = 10,
+        dilation_steps: int | None = None,
         max_epochs: int | None = 60,
         patience: int | None = 10,
         min_epochs: int = 10,
@@ -256,12 +262,38 @@ class SearchPhase(Phase):
     ) -> None:
         if dilation_epochs < 0:
             raise ValueError(f"search phase: dilation_epochs must be >= 0, got {dilation_epochs}")
+        if dilation_steps is not None and dilation_steps < 0:
+            raise ValueError(f"search phase: dilation_steps must be >= 0, got {dilation_steps}")
         super().__init__(max_epochs, patience, dilation_epochs + min_epochs, monitor, mode)
         self.dilation_epochs = dilation_epochs
+        self.dilation_steps = dilation_steps
+        self.after_dilation = min_epochs
+        self.dilation_first = dilation_epochs > 0
+        self.steps = 0
         self.regularizer = Regularizer(strength, target, normalize)
 
     def frozen_masks(self) -> tuple[str, ...]:
-        return ("rf", "channels") if self.epochs < self.dilation_epochs else ()
+        return ("rf", "channels") if self.dilation_first else ()
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: PITModule,
+                                 optimizer: torch.optim.Optimizer) -> None:
+        super().on_before_optimizer_step(trainer, pl_module, optimizer)
+        if pl_module.phase == self.name and self.dilation_first:
+            self.steps += 1
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PITModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self.finished or not self.started or not self.dilation_first:
+            return
+        steps = self.dilation_steps
+        if steps is None:
+            steps = math.ceil(1.0 / pl_module.hparams.nas_lr)
+        if self.epochs >= self.dilation_epochs and self.steps >= steps:
+            self.dilation_first = False
+            self.min_epochs = self.epochs + self.after_dilation
+            rank_zero_info(f"PIT phase {self.name}: every mask trains from epoch "
+                           f"{trainer.current_epoch + 1} (dilation only for {self.epochs} "
+                           f"epochs, {self.steps} steps)")
 
     def each_epoch(self, trainer: L.Trainer, module: PITModule) -> None:
         module.regularizer = self.regularizer
@@ -273,6 +305,18 @@ class SearchPhase(Phase):
 
     def finish(self, trainer: L.Trainer, module: PITModule) -> None:
         module.regularizer = None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "dilation_first": self.dilation_first,
+                "steps": self.steps, "min_epochs": self.min_epochs}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        # Checkpoints from before step counting: the epoch count decided alone.
+        self.dilation_first = state_dict.get("dilation_first",
+                                             self.epochs < self.dilation_epochs)
+        self.steps = state_dict.get("steps", 0)
+        self.min_epochs = state_dict.get("min_epochs", self.min_epochs)
 
 
 class FineTunePhase(Phase):

@@ -21,11 +21,11 @@ def tiny_data(cache: str) -> ChoralesDataModule:
 
 
 def phases(warmup: int = 1, search: int = 2, finetune: int = 2, strength: float = 1e-2,
-           dilation_epochs: int = 0):
+           dilation_epochs: int = 0, dilation_steps: int | None = 0):
     return default_phases(
         warmup={"max_epochs": warmup},
         search={"max_epochs": search, "patience": None, "min_epochs": 0, "strength": strength,
-                "dilation_epochs": dilation_epochs},
+                "dilation_epochs": dilation_epochs, "dilation_steps": dilation_steps},
         finetune={"max_epochs": finetune, "patience": None},
     )
 

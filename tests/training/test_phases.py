@@ -261,6 +261,34 @@ def test_dilation_epochs_train_the_dilation_masks_first(tmp_path, chorale_cache)
     assert moved(after_two, end, ".alpha")
 
 
+def test_dilation_only_epochs_last_the_steps_a_gate_needs_to_close(tmp_path, chorale_cache):
+    """On a small dataset the dilation-only epochs go on until Adam could have moved a
+    gate from open to closed (1 / nas_lr steps), then min_epochs count from there."""
+    module, record = tiny_module(), Record()  # nas_lr 0.1: 10 steps
+    warmup, search, finetune = phases(1, 8, 1, strength=5.0, dilation_epochs=1,
+                                      dilation_steps=None)
+    run = trainer(tmp_path, [warmup, search, finetune, record])
+    data = tiny_data(chorale_cache)
+    run.fit(module, data)
+    per_epoch = len(data.train_dataloader())
+    assert per_epoch < 10  # 1 epoch would be too short
+    epochs = -(-10 // per_epoch)  # ceil
+    searched = record.masks[1:1 + 8]
+
+    def moved(a, b, suffix):
+        return any(not torch.equal(a[k], b[k]) for k in a if k.endswith(suffix))
+
+    assert not moved(searched[0], searched[epochs], ".alpha")
+    assert moved(searched[0], searched[epochs], ".gamma")
+    assert moved(searched[epochs], searched[-1], ".alpha")
+    assert not search.dilation_first and search.steps == epochs * per_epoch
+    assert search.min_epochs == epochs  # min_epochs=0 after the dilation-only epochs
+    resumed = SearchPhase(dilation_epochs=1)
+    resumed.load_state_dict(search.state_dict())
+    assert (resumed.dilation_first, resumed.steps, resumed.min_epochs) == (
+        False, search.steps, epochs)
+
+
 def test_mask_parameters_by_kind():
     pit = tiny_module().pit
     gammas = list(pit.mask_parameters("dilation"))
