@@ -93,7 +93,8 @@ class SoftLayer:
     cost is the exact cost of the current architecture and each gate is charged what
     it alone adds given the others (the DAC form: a dilation gate costs its taps times
     the channels actually kept). That pressure does not ease, and small networks
-    collapse (see the ablation in docs/pit.md). The keep values are slices of one
+    collapse (see the ablation in docs/pit.md). ``binarized_dilation`` binarizes the
+    dilation masks alone (default: as ``binarized``). The keep values are slices of one
     batched evaluation of every mask (:class:`SoftNetwork`); ``in_keep``/``out_keep``
     are ones where channels are not searched.
     """
@@ -106,6 +107,7 @@ class SoftLayer:
         out_keep: Tensor,
         tap_keep: Tensor,
         binarized: bool = False,
+        binarized_dilation: bool | None = None,
     ) -> None:
         self.space = space
         self._layer = layer
@@ -116,6 +118,7 @@ class SoftLayer:
         self.tap_keep = tap_keep
         """Keep value of each tap, shape (kernel_size,); index j = j samples back."""
         self.binarized = binarized
+        self.binarized_dilation = binarized if binarized_dilation is None else binarized_dilation
 
     @property
     def dilation_probs(self) -> Tensor:
@@ -123,7 +126,7 @@ class SoftLayer:
         mask = self._layer.dilation_mask
         if mask is None:
             return self._layer.conv.weight.new_ones(1)
-        return mask.probabilities(self.binarized)
+        return mask.probabilities(self.binarized_dilation)
 
     @property
     def rf_probs(self) -> Tensor:

@@ -246,14 +246,17 @@ class MaskBank(nn.Module):
             return binarized(theta, (theta.detach() > THRESHOLD) | self.newest)
         return self.newest_value + unit_clamp(theta)
 
-    def time(self, binary: bool) -> Tensor:
-        """(layers, width) time masks in tap order, zero past each kernel."""
+    def time(self, binary: bool, dilation_binary: bool | None = None) -> Tensor:
+        """(layers, width) time masks in tap order, zero past each kernel; the
+        dilation masks binarized as ``dilation_binary`` says (default: ``binary``)."""
         time = self.valid if self.needs_valid else None
-        for masks, rows, taps in ((self._dilation, self.dilation_row, self._dilation_taps),
-                                  (self._rf, self.rf_row, self._rf_taps)):
+        dilation_binary = binary if dilation_binary is None else dilation_binary
+        for masks, rows, taps, as_binary in (
+                (self._dilation, self.dilation_row, self._dilation_taps, dilation_binary),
+                (self._rf, self.rf_row, self._rf_taps, binary)):
             if not masks:
                 continue
-            values = taps(binary)
+            values = taps(as_binary)
             if len(masks) < len(self._layers):
                 values = gather(torch.cat([self.ones_row, values]), rows)
             time = values if time is None else time * values
@@ -300,9 +303,9 @@ class MaskBank(nn.Module):
             for row, group in enumerate(self.out_groups)
         )
 
-    def values(self, binary: bool) -> MaskValues:
+    def values(self, binary: bool, dilation_binary: bool | None = None) -> MaskValues:
         """Every mask and its per-layer sums, as the cost models read them."""
-        time = self.time(binary)
+        time = self.time(binary, dilation_binary)
         channels = self.channels(binary)
         in_channels, out_channels = (self.counts @ channels).split(len(self._layers))
         return MaskValues(time, channels, in_channels, out_channels, time.sum(dim=1))

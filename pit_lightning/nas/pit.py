@@ -25,7 +25,7 @@ from .errors import PITError
 from .layer import PITConv1d
 
 InputSources = list[tuple[str | None, int]]
-COST_VIEWS = ("binarized", "soft")
+COST_VIEWS = ("binarized", "binarized-dilation", "soft")
 
 
 class PIT(nn.Module):
@@ -42,7 +42,10 @@ class PIT(nn.Module):
             stay as they are.
         cost_view: ``"binarized"`` charges the current binarized architecture with
             straight-through gradients; ``"soft"`` charges the expected cost under the
-            clamped mask parameters (see :class:`~pit_lightning.cost.SoftLayer`).
+            clamped mask parameters (see :class:`~pit_lightning.cost.SoftLayer`);
+            ``"binarized-dilation"`` binarizes the dilation masks only, so a chain of
+            dilation gates keeps the full price of each level until a coarser one
+            closes, while receptive field and channels stay soft.
     """
 
     def __init__(
@@ -213,13 +216,14 @@ class PIT(nn.Module):
         """Every searchable layer's differentiable state, from one batched evaluation
         of the masks (binarized or clamped, as ``cost_view`` says)."""
         binarized = self.cost_view == "binarized"
-        values = self._bank.values(binarized)
+        dilation = binarized or self.cost_view == "binarized-dilation"
+        values = self._bank.values(binarized, dilation)
 
         def layers() -> list[SoftLayer]:
             in_keep, out_keep = self._bank.layer_keeps(values.channels)
             return [
                 SoftLayer(space, layer, in_keep[row], out_keep[row],
-                          values.time[row, : space.kernel_size], binarized)
+                          values.time[row, : space.kernel_size], binarized, dilation)
                 for row, (space, (_, layer)) in enumerate(
                     zip(self.search_space(), self.layers(), strict=True))
             ]

@@ -35,8 +35,9 @@ class PITModule(L.LightningModule):
         search: what to search: ``"dilation"``, ``"rf"``, ``"channels"``.
         exclude: layer names left unsearched.
         cost_view: what the regularizer charges: ``"soft"`` (the expected cost under
-            the clamped masks; default) or ``"binarized"`` (the current architecture,
-            straight-through).
+            the clamped masks; default), ``"binarized"`` (the current architecture,
+            straight-through) or ``"binarized-dilation"`` (binarized dilation masks,
+            the rest soft; see :class:`~pit_lightning.nas.PIT`).
         lr, weight_decay: the network weights' optimizer settings.
         nas_lr, nas_weight_decay: the NAS parameters' (no weight decay by default:
             decay would act as a second, unweighted regularizer).
