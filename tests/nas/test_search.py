@@ -234,6 +234,35 @@ def test_binarized_cost_view_charges_the_exported_architecture():
     assert all(bool(g.abs().sum() > 0) for g in grads)
 
 
+def test_binarized_dilation_view_keeps_the_price_of_each_dilation_level():
+    """Gates of one chain that fall together: in the expected cost each one's gradient
+    shrinks with the product of the others; binarized, it stays the taps it removes."""
+    from pit_lightning.seeds import ResTCN
+
+    seed = ResTCN(levels=1, channels=4, kernel_size=17)  # 16 taps back: 4 dilation gates
+    views = {view: PIT(seed, torch.zeros(1, 88, 32), cost="params", cost_view=view,
+                       search=("dilation", "channels"))
+             for view in ("soft", "binarized-dilation")}
+    grads = {}
+    for view, pit in views.items():
+        with torch.no_grad():
+            next(pit.mask_parameters("dilation")).fill_(0.6)  # above the threshold: k = 17
+            next(pit.mask_parameters("channels")).fill_(0.7)
+        cost = pit.costs()["params"]
+        gamma, alpha = torch.autograd.grad(cost, [next(pit.mask_parameters(kind))
+                                                   for kind in ("dilation", "channels")])
+        grads[view] = gamma, alpha, float(cost.detach())
+    soft, hybrid = grads["soft"], grads["binarized-dilation"]
+    # The finest gate of the first layer sits under the three coarser ones: the soft
+    # view charges it 0.6 ** 3 of what the binarized chain does.
+    assert float(soft[0][0]) == pytest.approx(0.6 ** 3 * float(hybrid[0][0]), rel=1e-4)
+    # Channels stay soft: the cost is the soft view's with every dilation gate open.
+    with torch.no_grad():
+        next(views["soft"].mask_parameters("dilation")).fill_(1.0)
+    assert hybrid[2] == pytest.approx(float(views["soft"].costs()["params"].detach()), rel=1e-6)
+    assert bool(hybrid[1].abs().sum() > 0)
+
+
 def test_unknown_cost_view_is_refused():
     from pit_lightning.nas import PITError
     from pit_lightning.seeds import ResTCN
