@@ -288,6 +288,13 @@ class SearchPhase(Phase):
         steps = self.dilation_steps
         if steps is None:
             steps = math.ceil(1.0 / pl_module.hparams.nas_lr)
+        if self.epochs == 1 and self.max_epochs is not None \
+                and self.steps * self.max_epochs <= steps:
+            rank_zero_warn(
+                f"search phase: {self.steps} optimizer steps per epoch; the dilation-only "
+                f"part needs {steps} steps (dilation_steps, default 1 / nas_lr), so it "
+                f"lasts all max_epochs={self.max_epochs} and channels and receptive field "
+                "are never searched: raise nas_lr or max_epochs, or lower dilation_steps")
         if self.epochs >= self.dilation_epochs and self.steps >= steps:
             self.dilation_first = False
             self.min_epochs = self.epochs + self.after_dilation

@@ -393,3 +393,11 @@ def test_patience_does_not_end_a_search_over_its_target(tmp_path, chorale_cache,
     run = trainer(tmp_path, [*callbacks, record])
     run.fit(tiny_module(), tiny_data(chorale_cache))
     assert record.phases.count("search") == search_epochs
+
+
+def test_a_search_too_short_for_its_dilation_steps_warns(tmp_path, chorale_cache):
+    warmup, search, finetune = phases(1, 2, 1, dilation_epochs=1, dilation_steps=1000)
+    run = trainer(tmp_path, [warmup, search, finetune])
+    with pytest.warns(UserWarning, match="the dilation-only part needs 1000 steps"):
+        run.fit(tiny_module(), tiny_data(chorale_cache))
+    assert search.dilation_first  # it never ended
