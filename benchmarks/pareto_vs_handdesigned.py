@@ -265,10 +265,11 @@ class Plan:
 
 def init_worker(threads: int) -> None:
     """A worker's share of the CPU threads; on Linux it also dies with the benchmark, so
-    killing the benchmark does not leave trainings running in orphaned workers."""
+    killing the benchmark does not leave trainings running in orphaned workers. SIGKILL:
+    Lightning's trainer catches SIGTERM and would finish its step first."""
     torch.set_num_threads(threads)
     if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def setting_label(value: Any) -> str:
