@@ -89,6 +89,7 @@ class PIT(nn.Module):
         self._spaces: list[LayerSpace] | None = None
         self._seed_costs: dict[str, float] | None = None
         self._build_bank()
+        self._index_adds()
 
     def _build_bank(self) -> None:
         """One :class:`MaskBank` evaluates every mask per forward (and per cost)."""
@@ -182,10 +183,26 @@ class PIT(nn.Module):
             ))
         return spaces
 
+    def _index_adds(self) -> None:
+        """Each add's width as ``owners @ out_channels + fixed``: one product per cost
+        evaluation (every training step) instead of a walk over the sources."""
+        rows = {name: row for row, name in enumerate(self._sources)}
+        owners = torch.zeros(len(self._adds), len(rows))
+        fixed = torch.zeros(len(self._adds))
+        for i, (_, sources, _) in enumerate(self._adds):
+            for owner, size in sources:
+                if owner:
+                    owners[i, rows[owner]] += 1.0
+                else:
+                    fixed[i] += size
+        self.register_buffer("_add_owners", owners, persistent=False)
+        self.register_buffer("_add_fixed", fixed, persistent=False)
+        self._add_spaces = [ResidualAdd(name, sum(size for _, size in sources), length)
+                            for name, sources, length in self._adds]
+
     def residual_adds(self) -> list[ResidualAdd]:
         """The adds whose width the channel masks set, at the seed's width."""
-        return [ResidualAdd(name, sum(size for _, size in sources), length)
-                for name, sources, length in self._adds]
+        return list(self._add_spaces)
 
     def add_arch(self) -> list[ResidualAdd]:
         """The residual adds of the binarized architecture, at their kept width."""
@@ -198,11 +215,8 @@ class PIT(nn.Module):
     def _add_channels(self, out_channels: Tensor) -> Tensor:
         """Each residual add's channel count under the masks, from the per-layer
         ``out_channels`` of a :class:`SoftNetwork` (differentiable)."""
-        rows = {name: row for row, name in enumerate(self._sources)}
-        counts = [sum((out_channels[rows[owner]] if owner else out_channels.new_tensor(size)
-                       for owner, size in sources), start=out_channels.new_zeros(()))
-                  for _, sources, _ in self._adds]
-        return torch.stack(counts) if counts else out_channels.new_zeros(0)
+        owners = self._add_owners.to(out_channels.dtype)
+        return owners @ out_channels + self._add_fixed.to(out_channels.dtype)
 
     def _pack_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *_: object) -> None:
         # Checkpoints from before the masks were packed keep loading.
@@ -280,8 +294,8 @@ class PIT(nn.Module):
     def costs(self) -> dict[str, Tensor]:
         """Each named cost under the soft masks (differentiable)."""
         network = self.soft_network()
-        adds, channels = self.residual_adds(), self._add_channels(network.out_channels)
-        return {name: model.soft_network(network) + model.soft_adds(channels, adds)
+        channels = self._add_channels(network.out_channels)
+        return {name: model.soft_network(network) + model.soft_adds(channels, self._add_spaces)
                 for name, model in self.cost_models.items()}
 
     @property
