@@ -6,8 +6,9 @@ File layout::
     op,c_in,c_out,kernel,dilation,length,dtype,stride,status,macs,...
     conv1d,4,32,5,1,256,int8,1,ok,163840,...
 
-Every completed entry rewrites the file through a temporary file and an atomic rename,
-so a killed run leaves the last good table and resumes from it; opening the table for
+A save rewrites the file through a temporary file and an atomic rename, so a killed run
+leaves the last good table and resumes from it (the profiler saves every few seconds and
+when it stops); opening the table for
 writing removes temporary files a killed run left behind (one writer per table file).
 
 A row is complete when its status is ``ok`` with its latency present, or when

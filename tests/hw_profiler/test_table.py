@@ -105,6 +105,26 @@ def test_profile_resume_measures_nothing_twice(tmp_path: Path) -> None:
     assert third.calls == []
 
 
+@pytest.mark.parametrize("interval, saves", [(0.0, 6), (3600.0, 1)])
+def test_saves_are_spaced_and_the_last_rows_always_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interval: float, saves: int
+) -> None:
+    """A save rewrites the whole file: a long profile saves every interval, not every
+    row, and the rows since the last save are written when the run ends."""
+    table = LatencyTable.open(tmp_path / "t.csv", META)
+    written = []
+    real_save = LatencyTable.save
+    monkeypatch.setattr(LatencyTable, "save",
+                        lambda self: written.append(len(self)) or real_save(self))
+    meter = EstimatedEnergy(load_board("qemu_stm32f4").power, META.clock_hz)
+    TableProfiler(FakeBoard(), table, meter, progress=False,
+                  save_interval_s=interval).run(GEOMS)
+    assert len(written) == saves and written[-1] == len(GEOMS)
+    assert len(LatencyTable.load(tmp_path / "t.csv")) == len(GEOMS)
+    with pytest.raises(ValueError, match="save_interval_s"):
+        TableProfiler(FakeBoard(), table, meter, save_interval_s=-1)
+
+
 def test_lookup_missing_and_rejections(tmp_path: Path) -> None:
     geoms = [LayerGeometry("conv1d", 4, 8, 3, 1, 16), LayerGeometry("conv1d", 16, 16, 3, 1, 16)]
     table = run_profile(tmp_path / "t.csv", geoms, FakeBoard())
