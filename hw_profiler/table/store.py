@@ -222,13 +222,19 @@ class LatencyTable:
 
     def lookup(self, geometry: LayerGeometry) -> pd.Series:
         """The stored row of ``geometry``; KeyError when it was never measured."""
+        return pd.Series(self.value(geometry, None))
+
+    def value(self, geometry: LayerGeometry, column: str | None) -> Any:
+        """One cell of ``geometry``'s row (the whole row as a dict for ``None``), without
+        building a pandas object: a search reads thousands of them per cost evaluation."""
         try:
-            return pd.Series(self._rows[geometry.as_key()])
+            row = self._rows[geometry.as_key()]
         except KeyError:
             raise KeyError(f"{geometry} is not in {self.path}") from None
+        return dict(row) if column is None else row[column]
 
     def latency_s(self, geometry: LayerGeometry) -> float:
-        return float(self.lookup(geometry)["latency_s"])
+        return float(self.value(geometry, "latency_s"))
 
     def missing(self, geometries: Iterable[LayerGeometry]) -> list[LayerGeometry]:
         """The geometries still to be measured (absent or incomplete rows), in the given
