@@ -55,36 +55,43 @@ class ProfileSummary:
         )
 
 
-SAVE_INTERVAL_S = 2.0
-"""Longest a completed row waits in memory before the table is saved. A save rewrites
-the whole file (atomic rename), so saving after every row makes profiling quadratic: a
-3,000-entry table spent 97% of its time writing CSV. An error or Ctrl-C still saves every
-completed row; only a process killed outright loses at most this many seconds of work."""
+SAVE_SHARE = 0.1
+"""Largest share of a profile's time spent saving the table. A save rewrites the whole
+file (atomic rename), so saving after every row makes a long profile quadratic: a
+3,210-entry table spent three quarters of its time writing CSV. Rows are saved as soon
+as the time since the last save is ten times what that save took: a small table after
+every row, a large one every second or so. An error or Ctrl-C still saves every
+completed row; a process killed outright loses at most that interval of work."""
+
+_clock = time.monotonic
 
 
 class _Saver:
-    """Saves a table at most every ``interval_s`` seconds while rows arrive, and once at
-    the end if rows are left unsaved."""
+    """Saves a table when rows are waiting and the time since the last save is at least
+    that save's duration divided by ``share``; :meth:`flush` saves what is left."""
 
-    def __init__(self, table: LatencyTable, interval_s: float) -> None:
-        self.table, self.interval_s = table, interval_s
-        self.dirty, self.last = False, time.monotonic()
+    def __init__(self, table: LatencyTable, share: float) -> None:
+        self.table, self.share = table, share
+        self.dirty, self.last, self.cost = False, _clock(), 0.0
 
     def added(self) -> None:
         self.dirty = True
-        if time.monotonic() - self.last >= self.interval_s:
+        if _clock() - self.last >= self.cost / self.share:
             self.flush()
 
     def flush(self) -> None:
         if self.dirty:
+            begin = _clock()
             self.table.save()
-            self.dirty, self.last = False, time.monotonic()
+            self.last = _clock()
+            self.dirty, self.cost = False, self.last - begin
 
 
 class TableProfiler:
     """Runs BENCH_LAYER for each missing geometry and stores median/min/max ticks, seconds
-    at the board's tick rate and energy per run. The table is saved every
-    ``save_interval_s`` seconds and when the run ends, also by an error.
+    at the board's tick rate and energy per run. The table is saved as rows complete, at
+    most ``save_share`` of the time (:data:`SAVE_SHARE`), and when the run ends, also by
+    an error.
 
     When the link is lost (the port fails, or the board stays silent through every
     retry), ``reconnect`` opens it again and the geometry is measured anew, up to
@@ -103,13 +110,13 @@ class TableProfiler:
         progress: bool = True,
         reconnect: Callable[[], BenchSession] | None = None,
         reconnects: int = 2,
-        save_interval_s: float = SAVE_INTERVAL_S,
+        save_share: float = SAVE_SHARE,
     ) -> None:
         if repeats < 1 or warmup < 0:
             raise ValueError("repeats must be >= 1 and warmup >= 0")
-        if save_interval_s < 0:
-            raise ValueError(f"save_interval_s must be >= 0, got {save_interval_s}")
-        self.save_interval_s = save_interval_s
+        if not 0 < save_share <= 1:
+            raise ValueError(f"save_share must be in (0, 1], got {save_share}")
+        self.save_share = save_share
         self.session, self.table, self.meter = session, table, meter
         self.warmup, self.repeats, self.seed = warmup, repeats, seed
         self.progress = progress
@@ -150,7 +157,7 @@ class TableProfiler:
         # A handful of geometries takes well under a second: no bar for them.
         bar = _progress_bar(len(todo), self.progress and len(todo) > QUIET_BATCH)
         start = time.monotonic()
-        saver = _Saver(self.table, self.save_interval_s)
+        saver = _Saver(self.table, self.save_share)
         try:
             for geometry in todo:
                 values = self._outcome(geometry, summary)
@@ -228,7 +235,7 @@ def run_parallel(
     results: queue.SimpleQueue[tuple[LayerGeometry | None, Any]] = queue.SimpleQueue()
     stop = threading.Event()
     own = [ProfileSummary(0, 0) for _ in profilers]  # per board: reconnects, verdicts
-    saver = _Saver(lead.table, lead.save_interval_s)
+    saver = _Saver(lead.table, lead.save_share)
 
     def worker(profiler: TableProfiler, counts: ProfileSummary) -> None:
         try:

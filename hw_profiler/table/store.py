@@ -7,8 +7,8 @@ File layout::
     conv1d,4,32,5,1,256,int8,1,ok,163840,...
 
 A save rewrites the file through a temporary file and an atomic rename, so a killed run
-leaves the last good table and resumes from it (the profiler saves every few seconds and
-when it stops); opening the table for
+leaves the last good table and resumes from it (the profiler saves as rows complete, less
+often for a large table, and when it stops); opening the table for
 writing removes temporary files a killed run left behind (one writer per table file).
 
 A row is complete when its status is ``ok`` with its latency present, or when

@@ -109,11 +109,14 @@ def test_killed_cli_run_resumes_and_leaves_no_qemu(tmp_path: Path) -> None:
     second run completes it to the same content as an uninterrupted run."""
     table = tmp_path / "t.csv"
     geoms = tmp_path / "geoms.txt"
+    # enough geometries that the profiler saves the table several times before it ends
     lines = [
-        str(LayerGeometry("conv1d", ci, co, k, 1, 64))
+        str(LayerGeometry("conv1d", ci, co, k, d, n))
         for ci in (1, 8, 16)
         for co in (4, 16)
         for k in (1, 3, 5, 9)
+        for d in (1, 2)
+        for n in (64, 256, 1024)
     ]
     geoms.write_text("\n".join(lines) + "\n")
     cmd = [

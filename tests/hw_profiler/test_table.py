@@ -105,24 +105,37 @@ def test_profile_resume_measures_nothing_twice(tmp_path: Path) -> None:
     assert third.calls == []
 
 
-@pytest.mark.parametrize("interval, saves", [(0.0, 6), (3600.0, 1)])
-def test_saves_are_spaced_and_the_last_rows_always_saved(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interval: float, saves: int
+@pytest.mark.parametrize("board_s, saves", [(0.0, 2), (1.0, 6)])
+def test_saves_are_spaced_by_their_cost_and_the_last_rows_always_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, board_s: float, saves: int
 ) -> None:
-    """A save rewrites the whole file: a long profile saves every interval, not every
-    row, and the rows since the last save are written when the run ends."""
+    """A save rewrites the whole file: the profiler saves once the time since the last
+    save is ten times what it took, and always saves the rows left at the end."""
+    import hw_profiler.table.profiler as profiler
+
+    now = [0.0]  # a fake clock: each save takes 0.5 s, each geometry ``board_s``
+    monkeypatch.setattr(profiler, "_clock", lambda: now[0])
     table = LatencyTable.open(tmp_path / "t.csv", META)
     written = []
     real_save = LatencyTable.save
-    monkeypatch.setattr(LatencyTable, "save",
-                        lambda self: written.append(len(self)) or real_save(self))
+
+    def save(self: LatencyTable) -> None:
+        written.append(len(self))
+        now[0] += 0.5
+        real_save(self)
+
+    class TimedBoard(FakeBoard):
+        def bench_layer(self, *args: object) -> FakeBench:
+            now[0] += board_s
+            return super().bench_layer(*args)
+
+    monkeypatch.setattr(LatencyTable, "save", save)
     meter = EstimatedEnergy(load_board("qemu_stm32f4").power, META.clock_hz)
-    TableProfiler(FakeBoard(), table, meter, progress=False,
-                  save_interval_s=interval).run(GEOMS)
+    TableProfiler(TimedBoard(), table, meter, progress=False, save_share=0.5).run(GEOMS)
     assert len(written) == saves and written[-1] == len(GEOMS)
     assert len(LatencyTable.load(tmp_path / "t.csv")) == len(GEOMS)
-    with pytest.raises(ValueError, match="save_interval_s"):
-        TableProfiler(FakeBoard(), table, meter, save_interval_s=-1)
+    with pytest.raises(ValueError, match="save_share"):
+        TableProfiler(FakeBoard(), table, meter, save_share=0)
 
 
 def test_lookup_missing_and_rejections(tmp_path: Path) -> None:
