@@ -456,7 +456,8 @@ def main() -> None:
         hand = summary[summary["kind"] == "hand"].set_index("setting")["latency_ms"]
         missed = [hand[setting] for setting, names in dominators(
             summary, metric, task.higher_is_better, tolerance, "latency_ms").items()
-            if not names]
+            if not names and not any(abs(ms - hand[setting]) <= 0.01 * hand[setting]
+                                     for ms in args.targets)]  # not searched there yet
         if missed:  # a strength lands where it lands; a target searches at that latency
             print("\nto search at the latency of the points not dominated, run again with "
                   f"the same --out and --targets {' '.join(f'{ms:.3g}' for ms in missed)} "
