@@ -370,8 +370,8 @@ def main() -> None:
                         help="also search with these latency targets (ms on the board); "
                              "needs the latency cost")
     parser.add_argument("--target-strength", type=float, default=8.0,
-                        help="normalised strength above a latency target (8 lands within "
-                             "5%% under the target on the chorales and ArrowHead; 16 "
+                        help="normalised strength above a latency target (8 lands 0-7%% "
+                             "under the target on the chorales and ArrowHead; 16 "
                              "overshoots, 4 may not reach it)")
     parser.add_argument("--board", default="qemu_stm32f4",
                         help="board profile to measure on; 'none' to skip the board")
