@@ -326,6 +326,17 @@ def dominators(summary: pd.DataFrame, metric: str, higher_is_better: bool, toler
     }
 
 
+def untargeted_misses(summary: pd.DataFrame, beaten: dict[str, list[str]],
+                      targets: list[float]) -> list[float]:
+    """The measured latencies (ms) of the hand-designed points that no PIT point
+    dominates (``beaten`` from :func:`dominators` on latency) and that no target of
+    ``targets`` already searched at (within 1%)."""
+    latency = summary[summary["kind"] == "hand"].set_index("setting")["latency_ms"]
+    return [float(latency[setting]) for setting, names in beaten.items()
+            if not names and not any(abs(ms - latency[setting]) <= 0.01 * latency[setting]
+                                     for ms in targets)]
+
+
 def plot(summary: pd.DataFrame, path: Path, metric: str, higher_is_better: bool) -> None:
     plt = pyplot()
     costs = [c for c in ("latency_ms", "params") if c in summary and summary[c].notna().any()]
@@ -444,24 +455,20 @@ def main() -> None:
     else:
         tolerance = 0.002 * float(runs[metric].abs().median())
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    for cost in ("latency_ms", "params"):
-        if cost in summary:
-            print(f"\nhand-designed points dominated on ({cost}, test {metric}), "
-                  f"tolerance {tolerance:.4g}:")
-            for setting, names in dominators(summary, metric, task.higher_is_better,
-                                             tolerance, cost).items():
-                verdict = f"dominated by {', '.join(names)}" if names else "NOT dominated"
-                print(f"  hand {setting:>10}: {verdict}")
-    if "latency_ms" in summary and "latency" in args.costs:
-        hand = summary[summary["kind"] == "hand"].set_index("setting")["latency_ms"]
-        missed = [hand[setting] for setting, names in dominators(
-            summary, metric, task.higher_is_better, tolerance, "latency_ms").items()
-            if not names and not any(abs(ms - hand[setting]) <= 0.01 * hand[setting]
-                                     for ms in args.targets)]  # not searched there yet
-        if missed:  # a strength lands where it lands; a target searches at that latency
-            print("\nto search at the latency of the points not dominated, run again with "
-                  f"the same --out and --targets {' '.join(f'{ms:.3g}' for ms in missed)} "
-                  "(trainings already done are kept)")
+    verdicts = {cost: dominators(summary, metric, task.higher_is_better, tolerance, cost)
+                for cost in ("latency_ms", "params") if cost in summary}
+    for cost, beaten in verdicts.items():
+        print(f"\nhand-designed points dominated on ({cost}, test {metric}), "
+              f"tolerance {tolerance:.4g}:")
+        for setting, names in beaten.items():
+            verdict = f"dominated by {', '.join(names)}" if names else "NOT dominated"
+            print(f"  hand {setting:>10}: {verdict}")
+    missed = untargeted_misses(summary, verdicts.get("latency_ms", {}), args.targets)
+    if missed and "latency" in args.costs:
+        # A strength lands where it lands; a target searches at that latency.
+        print("\nto search at the latency of the points not dominated, run again with "
+              f"the same --out and --targets {' '.join(f'{ms:.3g}' for ms in missed)} "
+              "(trainings already done are kept)")
     dilated = runs[runs["kind"].str.startswith("pit") & runs["arch"].str.contains(
         r"d(?:[2-9]|\d\d)", regex=True)]
     print(f"\nPIT networks with a dilation > 1: {len(dilated)} of "

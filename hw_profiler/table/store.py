@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pandas as pd
@@ -222,19 +223,18 @@ class LatencyTable:
 
     def lookup(self, geometry: LayerGeometry) -> pd.Series:
         """The stored row of ``geometry``; KeyError when it was never measured."""
-        return pd.Series(self.value(geometry, None))
+        return pd.Series(dict(self.row(geometry)))
 
-    def value(self, geometry: LayerGeometry, column: str | None) -> Any:
-        """One cell of ``geometry``'s row (the whole row as a dict for ``None``), without
-        building a pandas object: a search reads thousands of them per cost evaluation."""
+    def row(self, geometry: LayerGeometry) -> Mapping[str, Any]:
+        """The stored row of ``geometry``, read-only and without building a pandas object
+        (a search reads thousands per cost evaluation); KeyError when never measured."""
         try:
-            row = self._rows[geometry.as_key()]
+            return MappingProxyType(self._rows[geometry.as_key()])
         except KeyError:
             raise KeyError(f"{geometry} is not in {self.path}") from None
-        return dict(row) if column is None else row[column]
 
     def latency_s(self, geometry: LayerGeometry) -> float:
-        return float(self.value(geometry, "latency_s"))
+        return float(self.row(geometry)["latency_s"])
 
     def missing(self, geometries: Iterable[LayerGeometry]) -> list[LayerGeometry]:
         """The geometries still to be measured (absent or incomplete rows), in the given

@@ -114,10 +114,10 @@ class TableCost(CostModel):
         return [self._value(geometry) for geometry in geometries]
 
     def _value(self, geometry: LayerGeometry) -> float:
-        status = self.table.value(geometry, "status")
-        if status not in ("ok", None):
-            raise ValueError(f"{geometry} could not be measured on the board: {status}")
-        return float(self.table.value(geometry, self.column))
+        row = self.table.row(geometry)
+        if row["status"] not in ("ok", None):
+            raise ValueError(f"{geometry} could not be measured on the board: {row['status']}")
+        return float(row[self.column])
 
     def _layout(self, reach: LayerReach) -> dict[str, Tensor]:
         space = reach.space

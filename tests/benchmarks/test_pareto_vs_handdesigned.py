@@ -1,0 +1,48 @@
+"""The hand-designed comparison's verdicts: which PIT points dominate a hand-designed
+one, and which latencies the summary proposes to search at."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "pareto_vs_handdesigned.py"
+
+
+def load_benchmark():
+    spec = importlib.util.spec_from_file_location("pareto_vs_handdesigned", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SUMMARY = pd.DataFrame([
+    {"kind": "hand", "setting": "c8", "latency_ms": 7.03, "accuracy": 0.640},
+    {"kind": "hand", "setting": "c16", "latency_ms": 23.9, "accuracy": 0.653},
+    {"kind": "pit-latency", "setting": "8", "latency_ms": 5.99, "accuracy": 0.600},
+    {"kind": "pit-latency", "setting": "4", "latency_ms": 22.4, "accuracy": 0.699},
+    {"kind": "pit-params", "setting": "8", "latency_ms": 7.00, "accuracy": 0.636},
+])
+
+
+def test_dominators_apply_the_tolerance_on_the_metric_only() -> None:
+    bench = load_benchmark()
+    beaten = bench.dominators(SUMMARY, "accuracy", True, 0.005, "latency_ms")
+    # params-8 is faster and 0.004 less accurate: within the tolerance
+    assert beaten == {"c8": ["pit-params 8"], "c16": ["pit-latency 4"]}
+    strict = bench.dominators(SUMMARY, "accuracy", True, 0.001, "latency_ms")
+    assert strict["c8"] == []
+    # lower is better (NLL): the most accurate point becomes the worst
+    assert bench.dominators(SUMMARY, "accuracy", False, 0.0, "latency_ms")["c16"] == [
+        "pit-latency 8", "pit-params 8"]
+
+
+def test_the_summary_proposes_only_latencies_not_yet_targeted() -> None:
+    bench = load_benchmark()
+    beaten = bench.dominators(SUMMARY, "accuracy", True, 0.001, "latency_ms")
+    assert bench.untargeted_misses(SUMMARY, beaten, []) == [7.03]
+    assert bench.untargeted_misses(SUMMARY, beaten, [7.0]) == []  # within 1%
+    assert bench.untargeted_misses(SUMMARY, beaten, [6.5]) == [7.03]
+    assert bench.untargeted_misses(SUMMARY, {}, []) == []
