@@ -33,7 +33,8 @@ Run again with the same ``--out`` to resume: trainings already in ``runs.csv`` (
 seeds whose ``warmup.ckpt`` exists) are skipped. ``--jobs N`` trains N networks at a
 time in worker processes (each with its share of the CPU threads): small TCNs leave
 cores idle inside one process. The board's latency
-table is profiled once, before the workers start, so that they only read it.
+table is profiled once, while the warmups train and before any training that reads it
+starts, so that the workers only read it.
 """
 
 from __future__ import annotations
@@ -219,18 +220,19 @@ class Plan:
 
     def _parallel(self, jobs: int, cold: list[int]):
         """Warmups and hand-designed networks first; a seed's searches once its warmup
-        checkpoint exists."""
-        if self.board is not None and "latency" in self.args.costs:
-            self.profile_table()
+        checkpoint exists. The latency table is profiled while the warmups train (they
+        do not read it), before anything that reads or extends it starts."""
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(jobs, context, initializer=init_worker,
                                  initargs=(threads,)) as pool:
             pending: dict[Future, int | None] = {}  # the seed a warmup unlocks, or None
+            for seed in cold:
+                pending[pool.submit(run_unit, *self.warmup(seed))] = seed
+            if self.board is not None and "latency" in self.args.costs:
+                self.profile_table()
             for seed in self.args.seeds:
-                if seed in cold:
-                    pending[pool.submit(run_unit, *self.warmup(seed))] = seed
-                else:
+                if seed not in cold:
                     pending.update((pool.submit(run_unit, *unit), None)
                                    for unit in self.searches(seed))
             for seed in self.args.seeds:

@@ -82,7 +82,8 @@ def measured_fields(measured: dict[str, Any]) -> dict[str, Any]:
 
 
 def _arch_summary(module: PITModule) -> str:
-    return " ".join(f"{a.name}:k{a.kernel_size}d{a.dilation}c{a.out_channels}"
+    return " ".join(f"{a.name}:removed" if a.removed
+                    else f"{a.name}:k{a.kernel_size}d{a.dilation}c{a.out_channels}"
                     for a in module.architecture())
 
 

@@ -339,7 +339,15 @@ class _Lowering:
         self.value[node] = layer.output
 
     def activation(self, node: fx.Node, act: str) -> None:
-        layer = self.fusable(node.args[0])
+        src = node.args[0]
+        tid = self.value.get(src)
+        producer = self.ir.producer(tid) if tid is not None else None
+        if producer is not None and producer.act == act:
+            # Applied twice is applied once (e.g. a residual block removed by a search
+            # leaves the ReLU after its add on the previous block's output).
+            self.alias(node, src)
+            return
+        layer = self.fusable(src)
         if layer is None or layer.act != "none":
             raise self.fail(
                 node, f"{act} must follow a Conv1d, Linear or residual add that nothing else reads"

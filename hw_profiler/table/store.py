@@ -264,8 +264,14 @@ class LatencyTable:
             self.save()
 
     def save(self) -> None:
-        """Atomic: write a temporary file next to the table, fsync, rename over it."""
+        """Atomic: write a temporary file next to the table, fsync, rename over it.
+
+        Rows another process saved since this table was read are kept (merged in under
+        the lock): parallel trainings that measure on demand, or a profile running
+        beside them, do not drop each other's rows.
+        """
         with locked(self.path):
+            self._merge_saved()
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
             try:
                 with os.fdopen(fd, "w", newline="") as fh:
@@ -278,6 +284,20 @@ class LatencyTable:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
+
+
+    def _merge_saved(self) -> None:
+        """Adopt the rows of the file on disk that this table lacks (or has incomplete)."""
+        if not self.path.exists():
+            return
+        meta, frame = _read(self.path)
+        if self.refusal(meta) is not None:
+            return  # another board's table: it is replaced, as before
+        for record in frame.to_dict("records"):
+            key = _key_of(record)
+            mine = self._rows.get(key)
+            if mine is None or (not _complete(mine) and _complete(record)):
+                self._rows[key] = record
 
 
 def _complete(record: Mapping[str, Any]) -> bool:

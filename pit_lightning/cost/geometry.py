@@ -22,8 +22,10 @@ SEARCH_OPTIONS = ("dilation", "rf", "channels")
 class LayerSpace:
     """The static search space of one searchable Conv1d.
 
-    Channel counts range over 1..max (when ``searches_*_channels``); the time axis can
-    keep ``taps`` in 1..ceil(kernel_size / d) at each dilation ``d`` in ``dilations``.
+    Channel counts range over 1..max (when ``searches_*_channels``), from 0 where
+    ``empty_*``: the head (output) and tail (input) of a residual branch the search may
+    remove; the time axis can keep ``taps`` in 1..ceil(kernel_size / d) at each dilation
+    ``d`` in ``dilations``.
     """
 
     name: str
@@ -35,6 +37,8 @@ class LayerSpace:
     bias: bool
     searches_in_channels: bool
     searches_out_channels: bool
+    empty_in: bool = False
+    empty_out: bool = False
 
     def max_taps(self, dilation: int) -> int:
         """Most taps a kernel can keep at ``dilation`` within the seed's receptive field."""
@@ -69,9 +73,14 @@ class LayerArch:
     bias: bool
 
     @property
+    def removed(self) -> bool:
+        """No channel in or out: the layer's residual branch was removed."""
+        return self.in_channels == 0 or self.out_channels == 0
+
+    @property
     def params(self) -> int:
         return self.in_channels * self.out_channels * self.kernel_size + (
-            self.out_channels if self.bias else 0
+            self.out_channels if self.bias and not self.removed else 0
         )
 
     @property

@@ -44,8 +44,11 @@ class CostModel(ABC):
         """The soft cost summed over the searchable layers."""
         return torch.stack([self.soft(layer) for layer in network.layers]).sum()
 
-    def soft_adds(self, channels: Tensor, adds: Sequence[ResidualAdd]) -> Tensor:
-        """The residual adds' cost at expected channel counts ``channels`` (one per add).
+    def soft_adds(self, channels: Tensor, adds: Sequence[ResidualAdd],
+                  presence: Tensor | None = None) -> Tensor:
+        """The residual adds' cost at expected channel counts ``channels`` (one per add),
+        each scaled by its ``presence`` in [0, 1] when given (an add whose branch the
+        search may remove, :class:`~pit_lightning.nas.PIT` ``drop_blocks``).
 
         Free here: an add has no weights and no multiplies. A model of a board, which
         spends time on them, overrides this and :meth:`total_adds` together.

@@ -67,6 +67,7 @@ class HardwareInTheLoop(Callback):
         self.history: list[dict[str, Any]] = []
         self.final: dict[str, Any] | None = None
         self._epoch_in_search = False
+        self._prediction: tuple[Any, dict[str, float]] | None = None
 
     def calibration(self, trainer: L.Trainer, module: PITModule) -> Tensor:
         """Training inputs at the length the table was measured for (``input_shape``)."""
@@ -75,18 +76,32 @@ class HardwareInTheLoop(Callback):
         return calibration_inputs(inputs, int(module.hparams.input_shape[-1]),
                                   self.calib_batches)
 
+    def _predict(self, module: PITModule) -> dict[str, float]:
+        """The table's prediction for the current architecture. Most search epochs end
+        on the architecture of the epoch before: one export and lowering per
+        architecture, not per epoch (the prediction depends on the geometry alone)."""
+        pit = module.pit
+        key = (tuple(pit.arch()), tuple(pit.add_arch()))
+        if self._prediction is None or self._prediction[0] != key:
+            predicted = self.service.predict(module.exported_copy(), module.hparams.input_shape)
+            self._prediction = (key, predicted)
+        return dict(self._prediction[1])
+
     def _measure(self, trainer: L.Trainer, module: PITModule) -> dict[str, Any]:
         return self.service.measure(module.exported_copy(), self.calibration(trainer, module))
 
     def _start_search(self, trainer: L.Trainer, module: PITModule) -> None:
-        """Profile what the search can reach (rank 0), then every rank reads the table."""
+        """Profile what the search can reach (rank 0), then every rank reads the table.
+
+        The board stays up for the whole search: each new architecture's exact cost
+        may need a geometry off the table's channel grid, measured on demand, and
+        starting and stopping the board for each cost 0.5 s, about a sixth of a small
+        search's time. It stops when the search does, or on an error.
+        """
         pit = module.pit
         spaces = pit.search_space()
         if trainer.is_global_zero:
-            try:
-                self.service.profile(spaces, pit.search, pit.residual_adds())
-            finally:
-                self.service.close()
+            self.service.profile(spaces, pit.search, pit.residual_adds())
         trainer.strategy.barrier("pit_latency_table")
         costs = self.service.load_costs(spaces, pit.search, measure=trainer.is_global_zero)
         if self.regularize is not None:
@@ -94,13 +109,7 @@ class HardwareInTheLoop(Callback):
             rank_zero_info(f"PIT search regularizes measured {self.regularize} "
                            f"({len(costs[self.regularize].table)} table entries from "
                            f"{self.service.table_path})")
-            predicted = None
-            if trainer.is_global_zero:
-                try:
-                    predicted = self.service.predict(module.exported_copy(),
-                                                     module.hparams.input_shape)
-                finally:
-                    self.service.close()
+            predicted = self._predict(module) if trainer.is_global_zero else None
             self._share_cost_outside(trainer, module, predicted)
 
     def _share_cost_outside(self, trainer: L.Trainer, module: PITModule,
@@ -123,15 +132,15 @@ class HardwareInTheLoop(Callback):
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: PITModule) -> None:
         self._epoch_in_search = pl_module.phase == "search"
-        if self._epoch_in_search and not self.service.costs:
+        if not self._epoch_in_search:
+            self.service.close()  # the search is over (or not begun): free the board
+        elif not self.service.costs:
             self._start_search(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PITModule) -> None:
         if not self._epoch_in_search:
             return
-        predicted = self.service.predict(pl_module.exported_copy(),
-                                         pl_module.hparams.input_shape) \
-            if trainer.is_global_zero else None
+        predicted = self._predict(pl_module) if trainer.is_global_zero else None
         self._share_cost_outside(trainer, pl_module, predicted)
         if predicted is None:
             return
@@ -141,7 +150,6 @@ class HardwareInTheLoop(Callback):
         every = self.deploy_every_n_epochs
         if every and (len(self.history) + 1) % every == 0:
             record.update(self._measure(trainer, pl_module))
-        self.service.close()
         self.history.append(record)
         _log(trainer, {f"hw/{k}": v for k, v in record.items() if isinstance(v, float)},
              trainer.global_step)
@@ -169,6 +177,10 @@ class HardwareInTheLoop(Callback):
         (out / HARDWARE_FILE).write_text(json.dumps(
             {"board": self.service.board, "table": str(self.service.table_path),
              "final": final, "search": self.history}, indent=2) + "\n")
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                     exception: BaseException) -> None:
+        self.service.close()
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self.service.close()

@@ -132,8 +132,9 @@ class TableCost(CostModel):
             for t in reach.taps(d):
                 for i, ci in enumerate(reach.c_ins):
                     for j, co in enumerate(reach.c_outs):
-                        geometry = conv_geometry(ci, co, t, d, space.length, self.dtype)
-                        value[p, t - 1, i, j] = self._value(geometry)
+                        if ci and co:  # no channel: the layer's branch is removed, free
+                            geometry = conv_geometry(ci, co, t, d, space.length, self.dtype)
+                            value[p, t - 1, i, j] = self._value(geometry)
         return {
             "value": value,
             "reach": reach_rf,
@@ -159,13 +160,15 @@ class TableCost(CostModel):
         w_out = _hat_weights(layer.out_channels, dense["c_out"].to(device, dtype))
         return torch.einsum("pt,ptij,i,j->", joint, value, w_in, w_out)
 
-    def soft_adds(self, channels: Tensor, adds: Sequence[ResidualAdd]) -> Tensor:
+    def soft_adds(self, channels: Tensor, adds: Sequence[ResidualAdd],
+                  presence: Tensor | None = None) -> Tensor:
         """Each add's table entries interpolated at its expected channel count."""
         terms = [channels.new_zeros(())]
-        for count, add in zip(channels, adds, strict=True):
+        for i, (count, add) in enumerate(zip(channels, adds, strict=True)):
             grid, value = self._add_layout(add)
             grid, value = grid.to(channels), value.to(channels)
-            terms.append(_hat_weights(count, grid) @ value)
+            term = _hat_weights(count, grid) @ value
+            terms.append(term if presence is None else term * presence[i])
         return torch.stack(terms).sum()
 
     def _add_layout(self, add: ResidualAdd) -> tuple[Tensor, Tensor]:
@@ -181,8 +184,9 @@ class TableCost(CostModel):
         return sum(self.entries([add_geometry(a.channels, a.length, self.dtype) for a in adds]))
 
     def exact(self, layer: LayerArch) -> float:
-        return self.entry(geometry_of(layer, self.dtype))
+        return 0.0 if layer.removed else self.entry(geometry_of(layer, self.dtype))
 
     def total(self, layers: Sequence[LayerArch]) -> float:
-        return sum(self.entries([geometry_of(layer, self.dtype) for layer in layers]))
+        return sum(self.entries([geometry_of(layer, self.dtype) for layer in layers
+                                 if not layer.removed]))
 

@@ -71,10 +71,10 @@ class LayerReach:
         return cls(
             space,
             space.dilations if "dilation" in chosen else (1,),
-            grid.values(space.in_channels) if channels and space.searches_in_channels
-            else [space.in_channels],
-            grid.values(space.out_channels) if channels and space.searches_out_channels
-            else [space.out_channels],
+            [*([0] if space.empty_in else []), *grid.values(space.in_channels)]
+            if channels and space.searches_in_channels else [space.in_channels],
+            [*([0] if space.empty_out else []), *grid.values(space.out_channels)]
+            if channels and space.searches_out_channels else [space.out_channels],
             "rf" in chosen,
         )
 
@@ -83,10 +83,10 @@ class LayerReach:
         return range(1 if self.searches_rf else most, most + 1)
 
     def geometries(self, dtype: str = "int8") -> set[LayerGeometry]:
-        return {
+        return {  # a layer with no channel is removed: nothing to measure
             conv_geometry(ci, co, k, d, self.space.length, dtype)
             for d in self.dilations for k in self.taps(d)
-            for ci in self.c_ins for co in self.c_outs
+            for ci in self.c_ins for co in self.c_outs if ci and co
         }
 
 

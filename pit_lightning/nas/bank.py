@@ -55,6 +55,8 @@ class MaskBank(nn.Module):
         channel_masks: each searchable channel group's mask, once.
         out_groups: per layer, the index in ``channel_masks`` of its output mask or None.
         in_sources: per layer, its input channels as ``(group index or None, size)`` runs.
+        alive_groups: per layer, the group whose emptying removes the layer's branch
+            (the tail of a removable branch: its head's group) or None.
     """
 
     def __init__(
@@ -63,8 +65,10 @@ class MaskBank(nn.Module):
         channel_masks: Sequence[ChannelMask],
         out_groups: Sequence[int | None],
         in_sources: Sequence[Sequence[tuple[int | None, int]]],
+        alive_groups: Sequence[int | None] | None = None,
     ) -> None:
         super().__init__()
+        self.alive_groups = list(alive_groups or [None] * len(layers))
         names = list(layers)
         layers = list(layers.values())
         # Plain lists: the masks stay submodules of their layers.
@@ -149,6 +153,9 @@ class MaskBank(nn.Module):
         buffer("group_of", torch.tensor([g for g, n in enumerate(sizes) for _ in range(n)],
                                         dtype=torch.long))
         buffer("position", torch.arange(alphas))
+        # Groups that keep their strongest channel whatever the gates say.
+        buffer("kept_alive", torch.tensor([not mask.may_empty for mask in self._channels],
+                                          dtype=torch.bool))
 
         def gather(runs: Sequence[tuple[int | None, int]]) -> list[int]:
             return [i for group, size in runs for i in
@@ -269,14 +276,15 @@ class MaskBank(nn.Module):
         strength = self.alpha.abs()
         if binary:
             # Above the threshold, plus each group's strongest channel (the first one
-            # on a tie, as argmax picks): no group is ever emptied.
+            # on a tie, as argmax picks): no group is emptied but a removable branch's.
             s = strength.detach()
             top = s.new_zeros(len(self.group_sizes)).scatter_reduce(
                 0, self.group_of, s, "amax", include_self=False)
             candidate = torch.where(s == top[self.group_of], self.position, len(s))
             first = torch.full_like(top, len(s), dtype=torch.long).scatter_reduce(
                 0, self.group_of, candidate, "amin")
-            keep = (s > THRESHOLD) | (self.position == first[self.group_of])
+            strongest = (self.position == first[self.group_of]) & self.kept_alive[self.group_of]
+            keep = (s > THRESHOLD) | strongest
             values = binarized(strength, keep)
         else:
             values = unit_clamp(strength)
@@ -299,8 +307,10 @@ class MaskBank(nn.Module):
                 affine[row] = (weights[i], biases[i])
         return tuple(
             (time[row] if self.has_time[row] else None,
-             keep[group] if group is not None else None, affine[row])
-            for row, group in enumerate(self.out_groups)
+             keep[group] if group is not None else None, affine[row],
+             keep[alive].detach().amax() if alive is not None else None)
+            for row, (group, alive) in enumerate(zip(self.out_groups, self.alive_groups,
+                                                     strict=True))
         )
 
     def values(self, binary: bool, dilation_binary: bool | None = None) -> MaskValues:

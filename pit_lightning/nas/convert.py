@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import operator
 import warnings
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -388,6 +389,81 @@ def residual_adds(
         if any(name is not None for name, _ in sources):
             found.append((node.name, sources, int(node.meta["tensor_meta"].shape[-1])))
     return found
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A residual branch the search may remove whole (depth search).
+
+    ``head`` is the branch's first searchable conv; its channels feed ``tail`` alone,
+    whose output reaches operand ``operand`` of the residual add ``add`` through
+    channel-wise ops that map zero to zero. Once ``head`` keeps no channel, ``tail``
+    sees zeros; with its bias gated too, the branch adds exactly zero and the add
+    passes its other operand through.
+    """
+
+    head: str
+    tail: str
+    add: str
+    operand: int
+
+
+def branches(gm: fx.GraphModule, sites: list[ConvSite], groups: _Groups) -> list[Branch]:
+    """The residual branches whose head conv may lose every channel (needs the groups of
+    :func:`assign_groups`): head and tail are searchable convs, the head's channel
+    group is its own, and the add's other operand does not depend on the head."""
+    by_node = {site.node: site for site in sites}
+    members = Counter(groups.find(site.group) for site in sites)
+    adds = {node for node, _ in groups.adds}
+    found = []
+    for site in sites:
+        root = groups.find(site.group)
+        if groups.is_fixed(root) or members[root] != 1:
+            continue
+        reached = _follow(gm, site.node, lambda n: n in by_node)
+        if reached is None:
+            continue
+        tail = by_node[reached[0]]
+        if [groups.find(seg.group) if seg.group is not None else None
+                for seg in tail.inputs] != [root]:
+            continue
+        reached = _follow(gm, tail.node, lambda n: n in adds)
+        if reached is None:
+            continue
+        add, last = reached
+        operand = list(add.args[:2]).index(last)
+        other = add.args[1 - operand]
+        if isinstance(other, fx.Node) and not _depends_on(other, site.node):
+            found.append(Branch(site.name, tail.name, add.name, operand))
+    return found
+
+
+def _follow(gm: fx.GraphModule, start: fx.Node, stop: Callable[[fx.Node], bool]
+            ) -> tuple[fx.Node, fx.Node] | None:
+    """From ``start`` down a chain of single users that act on each channel alone, the
+    first node ``stop`` accepts and the chain node it reads; None if the chain forks."""
+    node = start
+    while (user := _only_user(node)) is not None and user.args and user.args[0] is node:
+        if stop(user):
+            return user, node
+        if not _passes_channels(gm, user):
+            return None
+        node = user
+    if user is not None and stop(user):  # reached as the second operand
+        return user, node
+    return None
+
+
+def _depends_on(node: fx.Node, ancestor: fx.Node) -> bool:
+    seen, todo = set(), [node]
+    while todo:
+        current = todo.pop()
+        if current is ancestor:
+            return True
+        if current not in seen:
+            seen.add(current)
+            todo.extend(current.all_input_nodes)
+    return False
 
 
 def _owners(sites: list[ConvSite], groups: _Groups) -> dict[int, str]:

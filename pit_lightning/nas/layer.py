@@ -8,10 +8,11 @@ from torch import Tensor, nn
 
 from .masks import ChannelMask, DilationMask, ReceptiveFieldMask
 
-LayerMasks = tuple[Tensor | None, Tensor | None, tuple[Tensor, Tensor] | None]
+LayerMasks = tuple[Tensor | None, Tensor | None, tuple[Tensor, Tensor] | None, Tensor | None]
 """A layer's masks: time mask in weight order (oldest tap first), channel keep values,
-and its BatchNorm's affine terms scaled by them; each None when not searched (or, for
-the affine terms, not computed)."""
+its BatchNorm's affine terms scaled by them, and whether the layer's removable branch
+is alive (0 or 1, the tail of a :class:`~pit_lightning.nas.convert.Branch`); each None
+when not searched (or, for the affine terms, not computed)."""
 
 
 class PITConv1d(nn.Module):
@@ -43,6 +44,9 @@ class PITConv1d(nn.Module):
         kernel_size = conv.kernel_size[0]
         self.dilation_mask = DilationMask(kernel_size) if search_dilation else None
         self.rf_mask = ReceptiveFieldMask(kernel_size) if search_rf else None
+        # The tail of a removable branch reads its head's mask (another layer's module,
+        # so not registered here): no head channel left, no output.
+        object.__setattr__(self, "head_mask", None)
 
     @property
     def kernel_size(self) -> int:
@@ -79,8 +83,12 @@ class PITConv1d(nn.Module):
         if masks is None:
             # The weight's last index is the newest tap, hence the flip.
             time = torch.flip(self.time_mask(), [0]) if self.has_time_mask else None
-            masks = (time, self.out_mask() if self.out_mask is not None else None, None)
-        time, keep, affine = masks
+            keep = self.out_mask() if self.out_mask is not None else None
+            alive = None
+            if self.head_mask is not None:
+                alive = self.head_mask.keep().any().to(self.conv.weight.dtype)
+            masks = (time, keep, None, alive)
+        time, keep, affine, alive = masks
         weight, bias = self.conv.weight, self.conv.bias
         if keep is not None and self.bn is None:
             # Scaling the conv's own terms costs no pass over the activations.
@@ -89,9 +97,14 @@ class PITConv1d(nn.Module):
             bias = bias * keep if bias is not None else None
         elif time is not None:
             weight = weight * time
+        if alive is not None and bias is not None and self.bn is None:
+            # A removed branch's input is all zeros: its bias alone would leak through.
+            bias = bias * alive
         y = F.conv1d(F.pad(x, self.padding), weight, bias)
         if self.bn is not None:
             y = batch_norm(self.bn, y, keep, affine)
+            if alive is not None:
+                y = y * alive
         return y
 
     @property

@@ -174,7 +174,9 @@ class ReceptiveFieldMask(Mask):
 
 
 class ChannelMask(Mask):
-    """One gate per output channel; the strongest channel is always kept alive.
+    """One gate per output channel; the strongest channel is kept alive unless
+    ``may_empty`` (the head of a removable residual branch, whose emptying removes the
+    branch).
 
     One instance may be shared by several layers whose outputs meet in a residual
     add, so that they keep the same channels.
@@ -182,9 +184,10 @@ class ChannelMask(Mask):
 
     PARAM = "alpha"
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, may_empty: bool = False) -> None:
         super().__init__()
         self.alpha = nn.Parameter(torch.ones(channels))
+        self.may_empty = may_empty
 
     def soft(self) -> Tensor:
         return unit_clamp(self.alpha.abs())
@@ -193,7 +196,8 @@ class ChannelMask(Mask):
         """Boolean mask of the channels the binarized architecture keeps."""
         strength = self.alpha.detach().abs()
         keep = strength > THRESHOLD
-        keep[strength.argmax()] = True
+        if not self.may_empty:
+            keep[strength.argmax()] = True
         return keep
 
     def forward(self) -> Tensor:

@@ -46,6 +46,12 @@ class PIT(nn.Module):
             ``"binarized-dilation"`` binarizes the dilation masks only, so a chain of
             dilation gates keeps the full price of each level until a coarser one
             closes, while receptive field and channels stay soft.
+        drop_blocks: also search depth: a residual branch (a searchable conv whose
+            channels feed one searchable conv that ends in a residual add, such as a
+            TCN's temporal block) is removed when its first conv keeps no channel
+            (see :func:`~pit_lightning.nas.convert.branches`). None (default): wherever
+            the seed has such branches and channels are searched; True: required (an
+            error if the seed has none); False: every block stays.
     """
 
     def __init__(
@@ -56,6 +62,7 @@ class PIT(nn.Module):
         search: Sequence[str] = SEARCH_OPTIONS,
         exclude: Sequence[str | type] = (),
         cost_view: str = "soft",
+        drop_blocks: bool | None = None,
     ) -> None:
         super().__init__()
         if cost_view not in COST_VIEWS:
@@ -68,6 +75,14 @@ class PIT(nn.Module):
                 f"unknown search option(s) {sorted(unknown)}; "
                 f"choose from {list(SEARCH_OPTIONS)}"
             )
+        if drop_blocks is None:
+            drop_blocks = "channels" in search
+            required = False
+        else:
+            required = drop_blocks
+        if required and "channels" not in search:
+            raise PITError("drop_blocks removes a residual branch by its channel mask: "
+                           "it needs 'channels' in search")
         self.search = search
         self.cost_models = resolve_costs(cost)
         inputs = example_input if isinstance(example_input, tuple) else (example_input,)
@@ -83,6 +98,17 @@ class PIT(nn.Module):
         _propagate_shapes(gm, inputs)
         groups = convert.assign_groups(gm, sites, "channels" in search)
         self._sources: dict[str, InputSources] = convert.attach_masks(gm, sites, groups)
+        self._branches = convert.branches(gm, sites, groups) if drop_blocks else []
+        if required and not self._branches:
+            raise PITError(
+                f"drop_blocks: {type(model).__name__} has no residual branch PIT can remove "
+                "(a searchable conv whose channels feed one searchable conv that ends in a "
+                "residual add)"
+            )
+        for branch in self._branches:
+            head = gm.get_submodule(branch.head).out_mask
+            head.may_empty = True
+            object.__setattr__(gm.get_submodule(branch.tail), "head_mask", head)
         self._adds = convert.residual_adds(sites, groups)
         self._lengths = {site.name: int(site.node.meta["tensor_meta"].shape[-1]) for site in sites}
         self.model = gm
@@ -101,12 +127,14 @@ class PIT(nn.Module):
                 masks.append(layer.out_mask)
         owners = {name: groups[id(layer.out_mask)] for name, layer in self.layers()
                   if layer.out_mask is not None}
+        heads = {branch.tail: owners[branch.head] for branch in self._branches}
         bank = MaskBank(
             layers, masks,
             out_groups=[groups[id(layer.out_mask)] if layer.out_mask is not None else None
                         for layer in layers.values()],
             in_sources=[[(owners[owner] if owner else None, size) for owner, size in runs]
                         for runs in self._sources.values()],
+            alive_groups=[heads.get(name) for name in layers],
         )
         convert.feed_masks(self.model, list(self._sources), bank)
         self._register_load_state_dict_pre_hook(self._pack_state_dict)
@@ -167,6 +195,8 @@ class PIT(nn.Module):
         return list(self._spaces)
 
     def _build_search_space(self) -> list[LayerSpace]:
+        heads = {branch.head for branch in self._branches}
+        tails = {branch.tail for branch in self._branches}
         spaces = []
         for name, layer in self.layers():
             dilations = layer.dilation_mask.dilations if layer.dilation_mask is not None else (1,)
@@ -180,6 +210,8 @@ class PIT(nn.Module):
                 bias=layer.conv.bias is not None,
                 searches_in_channels=any(owner for owner, _ in self._sources[name]),
                 searches_out_channels=layer.out_mask is not None,
+                empty_in=name in tails,
+                empty_out=name in heads,
             ))
         return spaces
 
@@ -197,6 +229,12 @@ class PIT(nn.Module):
                     fixed[i] += size
         self.register_buffer("_add_owners", owners, persistent=False)
         self.register_buffer("_add_fixed", fixed, persistent=False)
+        # The row of the head whose channels keep each add's branch alive (or the
+        # trailing constant 1 past the layers).
+        head_of = {branch.add: rows[branch.head] for branch in self._branches}
+        self.register_buffer("_add_head", torch.tensor(
+            [head_of.get(name, len(rows)) for name, _, _ in self._adds], dtype=torch.long),
+            persistent=False)
         self._add_spaces = [ResidualAdd(name, sum(size for _, size in sources), length)
                             for name, sources, length in self._adds]
 
@@ -205,18 +243,35 @@ class PIT(nn.Module):
         return list(self._add_spaces)
 
     def add_arch(self) -> list[ResidualAdd]:
-        """The residual adds of the binarized architecture, at their kept width."""
+        """The residual adds of the binarized architecture, at their kept width (those of
+        removed branches left out)."""
         kept = {name: int(layer.out_keep().sum()) for name, layer in self.layers()
                 if layer.out_mask is not None}
+        removed = {branch.add for branch in self.removed_branches()}
         return [ResidualAdd(name, sum(kept[owner] if owner else size for owner, size in sources),
                             length)
-                for name, sources, length in self._adds]
+                for name, sources, length in self._adds if name not in removed]
+
+    def branches(self) -> list[convert.Branch]:
+        """The residual branches the search may remove (``drop_blocks``)."""
+        return list(self._branches)
+
+    def removed_branches(self) -> list[convert.Branch]:
+        """The residual branches the binarized architecture removes."""
+        return [branch for branch in self._branches
+                if not self.model.get_submodule(branch.head).out_keep().any()]
 
     def _add_channels(self, out_channels: Tensor) -> Tensor:
         """Each residual add's channel count under the masks, from the per-layer
         ``out_channels`` of a :class:`SoftNetwork` (differentiable)."""
         owners = self._add_owners.to(out_channels.dtype)
         return owners @ out_channels + self._add_fixed.to(out_channels.dtype)
+
+    def _add_presence(self, out_channels: Tensor) -> Tensor:
+        """How present each add is: 1, or for a removable branch its head's (expected)
+        channel count up to 1, so that emptying the head takes the add's cost away."""
+        heads = torch.cat([out_channels, out_channels.new_ones(1)])
+        return heads.index_select(0, self._add_head).clamp(max=1.0)
 
     def _pack_state_dict(self, state_dict: dict[str, Tensor], prefix: str, *_: object) -> None:
         # Checkpoints from before the masks were packed keep loading.
@@ -295,7 +350,9 @@ class PIT(nn.Module):
         """Each named cost under the soft masks (differentiable)."""
         network = self.soft_network()
         channels = self._add_channels(network.out_channels)
-        return {name: model.soft_network(network) + model.soft_adds(channels, self._add_spaces)
+        presence = self._add_presence(network.out_channels) if self._branches else None
+        return {name: model.soft_network(network)
+                + model.soft_adds(channels, self._add_spaces, presence)
                 for name, model in self.cost_models.items()}
 
     @property
@@ -325,8 +382,19 @@ class PIT(nn.Module):
         """
         exported = copy.deepcopy(self.model)
         graph = exported.graph
+        removed = self.removed_branches()
+        if removed:
+            adds = {n.name: n for n in graph.nodes}
+            for branch in removed:
+                # The branch adds zero: the add becomes its other operand.
+                add = adds[branch.add]
+                add.replace_all_uses_with(add.args[1 - branch.operand])
+                graph.erase_node(add)
+            graph.eliminate_dead_code()
         nodes = {n.target: n for n in graph.nodes if n.op == "call_module"}
         for name, layer in list(self.layers()):
+            if name not in nodes:
+                continue  # in a removed branch
             parts = layer.export(self._in_keep(name))
             if list(parts) == ["conv"]:
                 convert.set_submodule(exported, name, parts["conv"])
@@ -344,6 +412,8 @@ class PIT(nn.Module):
             node.replace_all_uses_with(value)
             graph.erase_node(node)
         convert.drop_masks(exported)
+        if removed:
+            exported.delete_all_unused_submodules()
         for node in graph.nodes:
             # Shape propagation leaves type annotations that torch.save cannot pickle.
             node.type = None

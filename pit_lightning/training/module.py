@@ -42,6 +42,9 @@ class PITModule(L.LightningModule):
         nas_lr, nas_weight_decay: the NAS parameters' (no weight decay by default:
             decay would act as a second, unweighted regularizer).
         finetune_lr: learning rate of the fresh fine-tune optimizer (default ``lr``).
+        drop_blocks: also search depth: a residual block whose first conv keeps no
+            channel is removed; None (default) wherever the seed has such blocks, False
+            keeps every block (see :class:`~pit_lightning.nas.PIT`).
         plain: train ``seed`` as it is, without PIT: the run is the fine-tune phase
             alone (its early stopping and best-weights restore). This is how
             hand-designed baselines are trained through the same config and CLI.
@@ -61,6 +64,7 @@ class PITModule(L.LightningModule):
         nas_weight_decay: float = 0.0,
         finetune_lr: float | None = None,
         cost_view: str = "soft",
+        drop_blocks: bool | None = None,
         plain: bool = False,
     ) -> None:
         super().__init__()
@@ -76,7 +80,7 @@ class PITModule(L.LightningModule):
         else:
             self.net = PIT(
                 seed, torch.zeros(1, *input_shape), cost=cost, search=search,
-                exclude=exclude, cost_view=cost_view,
+                exclude=exclude, cost_view=cost_view, drop_blocks=drop_blocks,
             )
             self.phase = "warmup"
             # What the search started from, kept for reports once the wrapper is gone.

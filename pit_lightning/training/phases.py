@@ -351,7 +351,8 @@ class FineTunePhase(Phase):
 
     def start(self, trainer: L.Trainer, module: PITModule) -> None:
         arch = ", ".join(
-            f"{a.name}: k={a.kernel_size} d={a.dilation} c={a.out_channels}"
+            f"{a.name}: removed" if a.removed
+            else f"{a.name}: k={a.kernel_size} d={a.dilation} c={a.out_channels}"
             for a in module.architecture()
         )
         rank_zero_info(f"PIT found architecture: {arch}")

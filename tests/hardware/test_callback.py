@@ -7,6 +7,7 @@ import json
 import lightning as L
 import pandas as pd
 import pytest
+import torch
 from emulated_boards import EMULATED_BOARDS
 from training.helpers import phases, tiny_data, tiny_module, trainer
 
@@ -70,3 +71,19 @@ def test_callback_arguments_are_checked():
         HardwareInTheLoop(regularize="macs")
     with pytest.raises(ValueError, match="deploy_every_n_epochs must be >= 1"):
         HardwareInTheLoop(deploy_every_n_epochs=0)
+
+
+def test_the_prediction_is_made_once_per_architecture(tmp_path):
+    """Most search epochs keep the architecture of the epoch before: no export and
+    lowering again for them; a changed architecture is predicted afresh."""
+    hardware = HardwareInTheLoop(table=str(tmp_path / "table.csv"))
+    calls = []
+    hardware.service.predict = lambda network, shape: (calls.append(network),
+                                                       {"latency": float(len(calls))})[1]
+    module = tiny_module()
+    assert hardware._predict(module) == hardware._predict(module) == {"latency": 1.0}
+    assert len(calls) == 1
+    layer = next(la for _, la in module.pit.layers() if la.out_mask is not None)
+    with torch.no_grad():
+        layer.out_mask.alpha[0] = 0.0  # one channel fewer
+    assert hardware._predict(module) == {"latency": 2.0} and len(calls) == 2

@@ -119,6 +119,15 @@ def test_unsupported_networks_are_refused(module: nn.Module, message: str) -> No
         lower(module.eval(), torch.randn(1, 4, 8))
 
 
+def test_an_activation_applied_twice_is_lowered_once() -> None:
+    model = nn.Sequential(nn.Conv1d(2, 4, 1), nn.ReLU(), nn.ReLU(), nn.Conv1d(4, 3, 1))
+    ir = lower(fx.symbolic_trace(model), torch.zeros(1, 2, 8))
+    assert [(layer.op, layer.act) for layer in ir.layers] == [("conv", "relu"), ("conv", "none")]
+    x = torch.randn(3, 2, 8)
+    with torch.no_grad():
+        assert torch.allclose(ir.run_float(x).float(), model(x), atol=1e-6)
+
+
 @pytest.mark.parametrize("board_name", EMULATED_BOARDS)
 def test_deploy_and_validate_on_qemu(tcn, board_name: str) -> None:
     from hw_profiler import api

@@ -153,6 +153,19 @@ def test_lookup_missing_and_rejections(tmp_path: Path) -> None:
         table.lookup(extra)
 
 
+def test_two_writers_keep_each_others_rows(tmp_path: Path) -> None:
+    """Two processes that opened the table before either saved (parallel trainings
+    measuring on demand, or a profile beside them) both end up in the file."""
+    path = tmp_path / "t.csv"
+    first, second = LatencyTable.open(path, META), LatencyTable.open(path, META)
+    a, b = LayerGeometry("conv1d", 4, 8, 3, 1, 16), LayerGeometry("add", 8, 8, 1, 1, 16)
+    first.add(a, {"status": "ok", "latency_s": 1e-3})
+    second.add(b, {"status": "NO_MEMORY"})
+    assert b in second and a in second  # adopted while saving
+    table = LatencyTable.load(path)
+    assert table.latency_s(a) == pytest.approx(1e-3) and table.row(b)["status"] == "NO_MEMORY"
+
+
 def test_table_from_other_board_or_firmware(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     run_profile(path, [LayerGeometry("conv1d", 4, 8, 3, 1, 16)], FakeBoard())

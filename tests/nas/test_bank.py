@@ -41,20 +41,23 @@ def layerwise_soft_layers(pit: PIT) -> list[SoftLayer]:
 
 
 SEEDS = [
-    (lambda: CausalStack(17, batchnorm=True), (2, 3, 40)),
-    (lambda: CausalStack(6, batchnorm=False), (2, 3, 40)),
-    (lambda: Concat(), (2, 3, 33)),
-    (lambda: ResTCN(levels=3, channels=8, kernel_size=5, dropout=0.0), (2, 88, 24)),
-    (lambda: TEMPONet(), (2, 4, 256)),
+    (lambda: CausalStack(17, batchnorm=True), (2, 3, 40), False),
+    (lambda: CausalStack(6, batchnorm=False), (2, 3, 40), False),
+    (lambda: Concat(), (2, 3, 33), False),
+    (lambda: ResTCN(levels=3, channels=8, kernel_size=5, dropout=0.0), (2, 88, 24), False),
+    (lambda: ResTCN(levels=3, channels=8, kernel_size=5, dropout=0.0), (2, 88, 24), True),
+    (lambda: TEMPONet(), (2, 4, 256), False),
 ]
 
 
-@pytest.mark.parametrize("make_seed, shape", SEEDS,
-                         ids=["stack-bn", "stack", "concat", "restcn", "temponet"])
-def test_batched_masks_equal_the_layers_own(make_seed, shape):
+@pytest.mark.parametrize("make_seed, shape, drop_blocks", SEEDS,
+                         ids=["stack-bn", "stack", "concat", "restcn", "restcn-drop-blocks",
+                              "temponet"])
+def test_batched_masks_equal_the_layers_own(make_seed, shape, drop_blocks):
     gen = torch.Generator().manual_seed(4)
     x = torch.randn(*shape, generator=gen)
-    pit = PIT(make_seed(), x)
+    pit = PIT(make_seed(), x, drop_blocks=drop_blocks)
+    tails = {b.tail: b.head for b in pit.branches()}
     bank = pit.model.get_submodule(MASKS)
     for trial in range(4):
         randomize_nas(pit, gen)
@@ -63,7 +66,13 @@ def test_batched_masks_equal_the_layers_own(make_seed, shape):
                 for _, layer in pit.layers():
                     if layer.out_mask is not None:
                         layer.out_mask.alpha.fill_(0.25)
-        for (_, layer), (time, keep, affine) in zip(pit.layers(), bank(), strict=True):
+        for (name, layer), (time, keep, affine, alive) in zip(pit.layers(), bank(),
+                                                              strict=True):
+            if name in tails:
+                head = pit.model.get_submodule(tails[name]).out_mask
+                assert float(alive) == float(head.keep().any())
+            else:
+                assert alive is None
             if layer.has_time_mask:
                 assert torch.equal(time, torch.flip(layer.time_mask(), [0]))
             else:
