@@ -88,8 +88,10 @@ class LayerArch:
         return self.in_channels * self.out_channels * self.kernel_size * self.length
 
     def to_dict(self) -> dict[str, Any]:
-        """The record with its params and MACs, for JSON and tables."""
-        return {**asdict(self), "params": self.params, "macs": self.macs}
+        """The record with its params, MACs and whether it was removed, for JSON and
+        tables."""
+        return {**asdict(self), "params": self.params, "macs": self.macs,
+                "removed": self.removed}
 
 
 class SoftLayer:

@@ -32,7 +32,8 @@ def plot_architectures(networks: Mapping[str, Layers], path: str | Path) -> Path
                              sharex=True)
     for ax, (field, title) in zip(axes, PANELS, strict=True):
         for i, (label, layers) in enumerate(by_name.items()):
-            values = [layers[n][field] if n in layers else 0 for n in names]
+            values = [layers[n][field] if n in layers and not layers[n].get("removed")
+                      else 0 for n in names]
             ax.bar(x + (i - (len(networks) - 1) / 2) * width, values, width, label=label)
         ax.set_ylabel(title, fontsize=8)
         ax.grid(axis="y", alpha=0.3)
@@ -49,7 +50,7 @@ def architecture_rows(networks: Mapping[str, Layers]) -> list[list[str]]:
         cells = [name]
         for layers in networks.values():
             layer = next((item for item in layers if item["name"] == name), None)
-            cells.append("-" if layer is None else
+            cells.append("-" if layer is None else "removed" if layer.get("removed") else
                          f"k{layer['kernel_size']} d{layer['dilation']} "
                          f"rf{layer['receptive_field']} c{layer['out_channels']}")
         rows.append(cells)

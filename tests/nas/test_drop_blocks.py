@@ -185,3 +185,14 @@ def test_a_network_with_removed_blocks_runs_bit_exact_on_the_emulated_board(pit)
     with api.open_board("qemu_stm32f4") as board:
         result = api.validate(exported, calib, board, inputs=calib[:2])
     assert result.ok and result.max_diff_lsb == 0, result.report()
+
+
+def test_reports_name_a_removed_layer(pit):
+    from pit_lightning.report.architecture import architecture_rows
+
+    set_alphas(pit, "blocks.1.net.0", 0.1)
+    seed_layers = [a.to_dict() for a in pit.seed_arch()]
+    found = [a.to_dict() for a in pit.arch()]
+    assert [layer["removed"] for layer in found].count(True) == 2
+    rows = {row[0]: row[1:] for row in architecture_rows({"seed": seed_layers, "found": found})}
+    assert rows["blocks.1.net.4"][1] == "removed" and rows["blocks.2.net.4"][1] != "removed"
