@@ -376,10 +376,19 @@ class PIT(nn.Module):
     def export(self) -> fx.GraphModule:
         """A plain network equal to this one in eval mode.
 
+        It leaves the global random generator where it was (the new layers' default
+        initialisation would draw from it): a run exports its candidate every search
+        epoch to predict its latency, and how often it does must not change the
+        training's dropout and shuffling.
+
         Its graph calls leaf ``torch.nn`` modules only: each searchable layer becomes a
         chain of nodes ``<name>.pad`` (when needed), ``<name>.conv``, ``<name>.bn`` (when
         the seed had one), or a single ``nn.Conv1d`` at ``<name>``.
         """
+        with torch.random.fork_rng(devices=[]):
+            return self._export()
+
+    def _export(self) -> fx.GraphModule:
         exported = copy.deepcopy(self.model)
         graph = exported.graph
         removed = self.removed_branches()

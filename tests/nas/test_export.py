@@ -126,3 +126,14 @@ def test_training_mode_matches_the_seed_and_its_batchnorm_statistics(momentum):
     torch.testing.assert_close(bn_pit.running_mean, bn_seed.running_mean)
     torch.testing.assert_close(bn_pit.running_var, bn_seed.running_var)
     assert int(bn_pit.num_batches_tracked) == 3
+
+
+def test_export_leaves_the_random_stream_alone():
+    """A run exports its candidate every search epoch: that must not shift the
+    training's dropout and shuffling (new layers' default init draws random numbers)."""
+    pit = PIT(restcn_jsb(channels=8), torch.zeros(1, 88, 16))
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    pit.export()
+    assert torch.equal(torch.rand(4), expected)
