@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from pit_lightning.nas import PIT
+
+
+def central_difference(f: Callable[[], torch.Tensor], param: torch.Tensor, index: int,
+                       eps: float = 1e-6) -> float:
+    """d f / d param[index] (flat index) by central differences; ``param`` is restored."""
+    flat = param.view(-1)
+    with torch.no_grad():
+        flat[index] += eps
+        up = float(f())
+        flat[index] -= 2 * eps
+        down = float(f())
+        flat[index] += eps
+    return (up - down) / (2 * eps)
 
 
 def randomize_nas(pit: PIT, generator: torch.Generator) -> None:
