@@ -130,6 +130,7 @@ class LatencyTable:
         self.path = Path(path)
         self.meta = meta
         self._rows: dict[tuple, dict[str, Any]] = {}
+        self._seen: tuple[int, int, int] | None = None  # the file version the rows include
         if frame is not None:
             for record in frame.to_dict("records"):
                 self._rows[_key_of(record)] = record
@@ -146,8 +147,10 @@ class LatencyTable:
         path = Path(path)
         if isinstance(board, BoardProfile):
             board = board.name
+        seen = _version(path)  # before reading: a save in between is merged later
         meta, frame = _read(path)
         table = cls(path, meta, frame)
+        table._seen = seen
         table.check(board, firmware_version)
         return table
 
@@ -280,6 +283,7 @@ class LatencyTable:
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.replace(tmp, self.path)
+                self._seen = _version(self.path)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
@@ -287,8 +291,10 @@ class LatencyTable:
 
 
     def _merge_saved(self) -> None:
-        """Adopt the rows of the file on disk that this table lacks (or has incomplete)."""
-        if not self.path.exists():
+        """Adopt the rows of the file on disk that this table lacks (or has incomplete),
+        when another process saved it since this table last read or wrote it."""
+        version = _version(self.path)
+        if version is None or version == self._seen:
             return
         meta, frame = _read(self.path)
         if self.refusal(meta) is not None:
@@ -298,6 +304,15 @@ class LatencyTable:
             mine = self._rows.get(key)
             if mine is None or (not _complete(mine) and _complete(record)):
                 self._rows[key] = record
+
+
+def _version(path: Path) -> tuple[int, int, int] | None:
+    """Which save of the file is on disk (a save renames a new file over it), or None."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def _complete(record: Mapping[str, Any]) -> bool:

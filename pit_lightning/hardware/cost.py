@@ -184,7 +184,7 @@ class TableCost(CostModel):
         return sum(self.entries([add_geometry(a.channels, a.length, self.dtype) for a in adds]))
 
     def exact(self, layer: LayerArch) -> float:
-        return 0.0 if layer.removed else self.entry(geometry_of(layer, self.dtype))
+        return self.total([layer])
 
     def total(self, layers: Sequence[LayerArch]) -> float:
         return sum(self.entries([geometry_of(layer, self.dtype) for layer in layers

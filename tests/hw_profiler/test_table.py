@@ -339,3 +339,22 @@ def test_reconnects_are_bounded_and_the_table_kept(tmp_path: Path) -> None:
         profiler.run(GEOMS)
     assert len(attempts) == 3
     assert len(LatencyTable.load(tmp_path / "t.csv")) == 2
+
+
+def test_a_lone_writer_does_not_read_the_file_back(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Merging costs a read only when another process saved in between."""
+    from hw_profiler.table import store
+
+    path = tmp_path / "t.csv"
+    table = LatencyTable.open(path, META)
+    reads = []
+    real = store._read
+    monkeypatch.setattr(store, "_read", lambda p: (reads.append(p), real(p))[1])
+    for c in (1, 2, 3):
+        table.add(LayerGeometry("add", c, c, 1, 1, 16), {"status": "ok", "latency_s": 1e-4})
+    assert reads == []
+    other = LatencyTable.load(path)
+    other.add(LayerGeometry("add", 4, 4, 1, 1, 16), {"status": "ok", "latency_s": 1e-4})
+    table.add(LayerGeometry("add", 5, 5, 1, 1, 16), {"status": "ok", "latency_s": 1e-4})
+    assert len(reads) == 2 and len(LatencyTable.load(path)) == 5  # other's load, one merge
