@@ -95,7 +95,7 @@ class HardwareInTheLoop(Callback):
 
         The board stays up for the whole search: each new architecture's exact cost
         may need a geometry off the table's channel grid, measured on demand, and
-        starting and stopping the board for each cost 0.5 s, about a sixth of a small
+        starting and stopping the board for each cost about 0.7 s, a quarter of a small
         search's time. It stops when the search does, or on an error.
         """
         pit = module.pit
