@@ -90,7 +90,7 @@ class TableCost(CostModel):
         self.grid = grid = ChannelGrid(channel_step)
         self._reach = {space.name: LayerReach.of(space, self.search, grid) for space in spaces}
         self._ensure(sorted({g for r in self._reach.values() for g in r.geometries(dtype)}))
-        self._dense: dict[str, dict[str, Tensor]] = {}
+        self._dense: dict[tuple[str, torch.device, torch.dtype], dict[str, Tensor]] = {}
         self._adds: dict[tuple[int, int], tuple[Tensor, Tensor]] = {}
 
     # -- table access ----------------------------------------------------------------
@@ -146,19 +146,22 @@ class TableCost(CostModel):
 
     def soft(self, layer: SoftLayer) -> Tensor:
         name = layer.space.name
-        if name not in self._dense:
+        device, dtype = layer.tap_keep.device, layer.tap_keep.dtype
+        # Laid out once per layer, converted once per device and dtype: this runs in
+        # every training step of a search.
+        key = (name, device, dtype)
+        if key not in self._dense:
             if name not in self._reach:
                 raise KeyError(f"layer {name!r} was not in the search space given to TableCost")
-            self._dense[name] = self._layout(self._reach[name])
-        dense = self._dense[name]
-        device, dtype = layer.tap_keep.device, layer.tap_keep.dtype
-        value = dense["value"].to(device, dtype)
+            self._dense[key] = {k: v.to(device, dtype)
+                                for k, v in self._layout(self._reach[name]).items()}
+        dense = self._dense[key]
         # P(dilation p, taps t) from independent dilation and receptive-field masks.
-        reach = dense["reach"].to(device, dtype)
-        joint = layer.dilation_probs[:, None] * torch.einsum("r,prt->pt", layer.rf_probs, reach)
-        w_in = _hat_weights(layer.in_channels, dense["c_in"].to(device, dtype))
-        w_out = _hat_weights(layer.out_channels, dense["c_out"].to(device, dtype))
-        return torch.einsum("pt,ptij,i,j->", joint, value, w_in, w_out)
+        joint = layer.dilation_probs[:, None] * torch.einsum("r,prt->pt", layer.rf_probs,
+                                                             dense["reach"])
+        w_in = _hat_weights(layer.in_channels, dense["c_in"])
+        w_out = _hat_weights(layer.out_channels, dense["c_out"])
+        return torch.einsum("pt,ptij,i,j->", joint, dense["value"], w_in, w_out)
 
     def soft_adds(self, channels: Tensor, adds: Sequence[ResidualAdd],
                   presence: Tensor | None = None) -> Tensor:

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .kept_taps import kept_taps_conv1d
 from .masks import ChannelMask, DilationMask, ReceptiveFieldMask
 
 LayerMasks = tuple[Tensor | None, Tensor | None, tuple[Tensor, Tensor] | None, Tensor | None]
@@ -25,6 +26,8 @@ class PITConv1d(nn.Module):
         y = out_mask * bn(conv1d(pad(x), weight * time_mask))
 
     where ``time_mask = dilation_mask * rf_mask`` over taps counted from the newest.
+    The convolution computes only the kept taps (:func:`kept_taps_conv1d`); while
+    :attr:`time_searched`, the weight gradient still covers the dropped ones.
     """
 
     def __init__(
@@ -47,6 +50,9 @@ class PITConv1d(nn.Module):
         # The tail of a removable branch reads its head's mask (another layer's module,
         # so not registered here): no head channel left, no output.
         object.__setattr__(self, "head_mask", None)
+        # False while the time masks are held still (PIT.hold_masks): a dropped tap's
+        # weight slot then needs no gradient.
+        self.time_searched = True
 
     @property
     def kernel_size(self) -> int:
@@ -100,7 +106,7 @@ class PITConv1d(nn.Module):
         if alive is not None and bias is not None and self.bn is None:
             # A removed branch's input is all zeros: its bias alone would leak through.
             bias = bias * alive
-        y = F.conv1d(F.pad(x, self.padding), weight, bias)
+        y = kept_taps_conv1d(F.pad(x, self.padding), weight, bias, time, self.time_searched)
         if self.bn is not None:
             y = batch_norm(self.bn, y, keep, affine)
             if alive is not None:

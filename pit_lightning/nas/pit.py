@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor, fx, nn
@@ -162,14 +162,22 @@ class PIT(nn.Module):
     def mask_parameters(self, *kinds: str) -> Iterator[nn.Parameter]:
         """The flat mask parameter of each given kind (``"dilation"``, ``"rf"``,
         ``"channels"``) that some layer searches."""
-        unknown = set(kinds) - set(SEARCH_OPTIONS)
-        if unknown:
-            raise PITError(f"unknown mask kind(s) {sorted(unknown)}; kinds are "
-                           f"{list(SEARCH_OPTIONS)}")
+        _check_kinds(kinds)
         for kind in kinds:
             param = self._bank.get_parameter_of(kind)
             if param is not None:
                 yield param
+
+    def hold_masks(self, kinds: Iterable[str]) -> None:
+        """Tell the layers which mask kinds the training holds still (drops their
+        gradients). Once every searched time mask is held, a layer's weight gradient
+        skips the taps it dropped, as its forward pass always does; until then the
+        dropped taps' gradient is computed, for their masks to learn from."""
+        held = set(kinds)
+        _check_kinds(held)
+        searched = {"dilation", "rf"} & set(self.search)
+        for _, layer in self.layers():
+            layer.time_searched = not searched <= held
 
     def net_parameters(self) -> Iterator[nn.Parameter]:
         """Every parameter that is not a NAS parameter: the network's weights."""
@@ -429,6 +437,13 @@ class PIT(nn.Module):
         exported.recompile()
         exported.train(self.training)
         return exported
+
+
+def _check_kinds(kinds: Iterable[str]) -> None:
+    unknown = set(kinds) - set(SEARCH_OPTIONS)
+    if unknown:
+        raise PITError(f"unknown mask kind(s) {sorted(unknown)}; kinds are "
+                       f"{list(SEARCH_OPTIONS)}")
 
 
 def _propagate_shapes(gm: fx.GraphModule, inputs: tuple[Tensor, ...]) -> None:

@@ -113,6 +113,8 @@ class Phase(Callback):
                            f"{trainer.current_epoch} ────")
             self.start(trainer, pl_module)
         self.each_epoch(trainer, pl_module)
+        if isinstance(pl_module.net, PIT):
+            pl_module.net.hold_masks(self.frozen_masks())
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PITModule) -> None:
         if pl_module.phase != self.name or not self.started or self.finished:

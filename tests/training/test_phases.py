@@ -31,10 +31,13 @@ class Record(Callback):
     def __init__(self) -> None:
         self.phases: list[str] = []
         self.masks: list[dict[str, torch.Tensor]] = []
+        self.time_searched: list[set[bool]] = []
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.phases.append(pl_module.phase)
         if isinstance(pl_module.net, PIT):
+            self.time_searched.append({layer.time_searched for _, layer in
+                                       pl_module.net.layers()})
             self.masks.append({n: p.detach().clone() for n, p in pl_module.net.named_parameters()
                                if n.endswith((".alpha", ".beta", ".gamma"))})
 
@@ -45,6 +48,8 @@ def test_one_fit_runs_warmup_search_and_finetune(tmp_path, chorale_cache):
     run = trainer(tmp_path, [*phases(1, 2, 2), SaveExported(str(tmp_path)), record])
     run.fit(module, tiny_data(chorale_cache))
     assert record.phases == ["warmup", "search", "search", "finetune", "finetune"]
+    # Only the search needs the gradient of the taps a layer dropped.
+    assert record.time_searched == [{False}, {True}, {True}, {False}, {False}]
     # Warmup leaves the masks at "keep all"; the search moves them.
     assert all(bool((v == 1).all()) for v in record.masks[1].values())
     assert any(not torch.equal(record.masks[1][k], record.masks[2][k]) for k in record.masks[1])
@@ -251,6 +256,7 @@ def test_dilation_epochs_train_the_dilation_masks_first(tmp_path, chorale_cache)
     run = trainer(tmp_path, [*phases(1, 4, 1, strength=5.0, dilation_epochs=2), record])
     run.fit(module, tiny_data(chorale_cache))
     assert record.phases[:5] == ["warmup", "search", "search", "search", "search"]
+    assert record.time_searched[1:5] == [{True}] * 4  # the dilation masks learn throughout
     start, after_two, end = record.masks[1], record.masks[3], record.masks[4]
 
     def moved(a, b, suffix):
