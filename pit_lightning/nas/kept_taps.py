@@ -55,6 +55,13 @@ class _KeptTaps(torch.autograd.Function):
     def forward(ctx: FunctionCtx, x: Tensor, weight: Tensor, bias: Tensor | None,
                 first: int, last: int, step: int) -> Tensor:
         end = x.shape[-1] - (weight.shape[-1] - 1 - last)
+        device = x.device.type
+        if torch.is_autocast_enabled(device):
+            # Save what the convolution reads (autocast would cast it), so that the
+            # backward convolutions see one dtype.
+            dtype = torch.get_autocast_dtype(device)
+            x, weight = x.to(dtype), weight.to(dtype)
+            bias = bias.to(dtype) if bias is not None else None
         ctx.save_for_backward(x, weight)
         ctx.taps = (first, last, step, end)
         return F.conv1d(x[..., first:end], weight[..., first:last + 1:step], bias,

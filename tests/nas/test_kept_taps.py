@@ -110,3 +110,25 @@ def test_hold_masks_tells_the_layers_whether_their_time_masks_learn():
     assert {layer.time_searched for _, layer in only_dilation.layers()} == {False}
     with pytest.raises(PITError, match="unknown mask kind"):
         pit.hold_masks(("taps",))
+
+
+def test_mixed_precision_trains_as_the_full_kernel_does():
+    """Under CPU autocast (bf16-mixed) the backward convolutions read what the forward
+    read, in one dtype, and give the full-kernel gradients."""
+    random = doubles(5)
+    x, raw = random(2, 3, 40).float().detach(), random(4, 3, 9).float().detach()
+    time = mask(9, [4, 6, 8]).float()
+
+    def grads(conv):
+        inputs = [x.clone().requires_grad_(), raw.clone().requires_grad_(),
+                  time.clone().requires_grad_()]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = conv(inputs[0], inputs[1] * inputs[2])
+        y.float().sum().backward()
+        return y, *(t.grad for t in inputs)
+
+    expected = grads(lambda x, w: F.conv1d(x, w))
+    got = grads(lambda x, w: kept_taps_conv1d(x, w, None, time))
+    assert got[0].dtype == torch.bfloat16
+    for e, g in zip(expected, got, strict=True):
+        torch.testing.assert_close(g, e)
