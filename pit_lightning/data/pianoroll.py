@@ -12,8 +12,9 @@ from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, RandomSampler, Sampler, SequentialSampler
 
+from pit_lightning.data.length_batches import LengthBatches
 from pit_lightning.data.splits import SplitDataModule
 from pit_lightning.tasks import NUM_KEYS, PolyphonicMusic
 
@@ -84,10 +85,16 @@ def collate_rolls(rolls: Sequence[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
 
 
 class RollDataModule(SplitDataModule):
-    """Train/val/test piano rolls behind the usual dataloaders; subclasses load the rolls."""
+    """Train/val/test piano rolls behind the usual dataloaders; subclasses load the rolls.
+
+    Pieces are batched with others of similar length (:class:`LengthBatches`): training
+    draws ``length_pool`` batches' worth of pieces at random and sorts them by length
+    before cutting batches; evaluation sorts the whole split.
+    """
 
     input_channels = NUM_KEYS
     collate_fn = staticmethod(collate_rolls)
+    length_pool = 8
 
     def __init__(self, batch_size: int = 16, num_workers: int = 0) -> None:
         super().__init__(batch_size, num_workers)
@@ -103,6 +110,13 @@ class RollDataModule(SplitDataModule):
     def load_splits(self) -> dict[str, list[Tensor]]:
         """Rolls of each split, keyed ``"train"``, ``"val"``, ``"test"``."""
         raise NotImplementedError
+
+    def batches(self, split: str, shuffle: bool) -> Sampler[list[int]]:
+        dataset = self.datasets[split]
+        lengths = [roll.shape[0] for roll in dataset.rolls]
+        indices = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        return LengthBatches(indices, lengths, self.batch_size,
+                             self.length_pool if shuffle else None, shuffle)
 
     def setup(self, stage: str | None = None) -> None:
         if not self.datasets:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import lightning as L
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 class SplitDataModule(L.LightningDataModule):
@@ -26,14 +26,21 @@ class SplitDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         self.setup()
+        sampler = self.batches(split, shuffle)
+        batching: dict[str, Any] = ({"batch_sampler": sampler} if sampler is not None else
+                                    {"batch_size": self.batch_size, "shuffle": shuffle})
         return DataLoader(
             self.datasets[split],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
             num_workers=self.num_workers,
             collate_fn=self.collate_fn,
             persistent_workers=self.num_workers > 0,
+            **batching,
         )
+
+    def batches(self, split: str, shuffle: bool) -> Sampler[list[int]] | None:
+        """The batch sampler of ``split``; None (the default): ``batch_size`` samples at
+        random (``shuffle``) or in order."""
+        return None
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
