@@ -46,3 +46,19 @@ def test_the_summary_proposes_only_latencies_not_yet_targeted() -> None:
     assert bench.untargeted_misses(SUMMARY, beaten, [7.0]) == []  # within 1%
     assert bench.untargeted_misses(SUMMARY, beaten, [6.5]) == [7.03]
     assert bench.untargeted_misses(SUMMARY, {}, []) == []
+
+
+def test_variants_regularize_their_cost_and_skip_per_epoch_checkpoints(tmp_path) -> None:
+    benchmark = load_benchmark()
+    base = {"model": {"cost": "params"}, "trainer": {"callbacks": []}}
+    latency = benchmark.board_variant(base, "latency", tmp_path / "t.csv", "qemu_stm32f4")
+    hardware = latency["trainer"]["callbacks"][0]["init_args"]
+    assert hardware["regularize"] == "latency" and hardware["table"] == str(tmp_path / "t.csv")
+    assert latency["model"]["cost"] == "params"  # replaced by the table when search starts
+    assert latency["trainer"]["enable_checkpointing"] is False
+    # A configured checkpoint callback is the user's: Lightning refuses it unchecked.
+    checkpoint = {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint"}
+    kept = benchmark.board_variant({**base, "trainer": {"callbacks": [checkpoint]}},
+                                   "params", tmp_path / "t.csv", None)
+    assert "enable_checkpointing" not in kept["trainer"]
+    assert kept["trainer"]["callbacks"] == [checkpoint] and base["trainer"]["callbacks"] == []
