@@ -31,9 +31,9 @@ points a PIT point dominates.
 
 Run again with the same ``--out`` to resume: trainings already in ``runs.csv`` (and
 seeds whose ``warmup.ckpt`` exists) are skipped; an interrupted training runs again
-whole (so the trainings write no per-epoch checkpoints unless the config asks). ``--jobs N`` trains N networks at a
-time in worker processes (each with its share of the CPU threads): small TCNs leave
-cores idle inside one process. The board's latency
+whole (so the trainings write no per-epoch checkpoints unless the config asks).
+``--jobs N`` trains N networks at a time in worker processes (each with its share of
+the CPU threads): small TCNs leave cores idle inside one process. The board's latency
 table is profiled once, while the warmups train and before any training that reads it
 starts, so that the workers only read it.
 """
