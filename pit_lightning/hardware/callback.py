@@ -25,7 +25,7 @@ from torch import Tensor
 
 from hw_profiler.errors import DeployError
 
-from ..training.module import PITModule
+from ..training.module import PITModule, log_to_loggers
 from .service import BoardService, calibration_inputs
 
 HARDWARE_FILE = "hardware.json"
@@ -151,8 +151,9 @@ class HardwareInTheLoop(Callback):
         if every and (len(self.history) + 1) % every == 0:
             record.update(self._measure(trainer, pl_module))
         self.history.append(record)
-        _log(trainer, {f"hw/{k}": v for k, v in record.items() if isinstance(v, float)},
-             trainer.global_step)
+        log_to_loggers(trainer,
+                       {f"hw/{k}": v for k, v in record.items() if isinstance(v, float)},
+                       trainer.global_step)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: PITModule) -> None:
         if not trainer.is_global_zero or pl_module.phase != "finetune":
@@ -164,8 +165,9 @@ class HardwareInTheLoop(Callback):
             # The trained network is still saved; only its measurement is missing.
             rank_zero_warn(f"PIT on the board: the network was not measured: {error}")
             return
-        _log(trainer, {f"hw/final_{k}": v for k, v in final.items() if isinstance(v, float)},
-             trainer.global_step)
+        log_to_loggers(trainer,
+                       {f"hw/final_{k}": v for k, v in final.items() if isinstance(v, float)},
+                       trainer.global_step)
         rank_zero_info(
             f"PIT on the board: measured {final['measured_latency_s'] * 1e3:.4f} ms "
             f"({final['measured_energy_j'] * 1e6:.2f} uJ, {final['energy_source']}), "
@@ -191,8 +193,3 @@ class HardwareInTheLoop(Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.history = list(state_dict.get("history", []))
         self.final = state_dict.get("final")
-
-
-def _log(trainer: L.Trainer, metrics: dict[str, float], step: int) -> None:
-    for logger in trainer.loggers:
-        logger.log_metrics(metrics, step=step)

@@ -42,9 +42,9 @@ def kept_taps_conv1d(x: Tensor, weight: Tensor, bias: Tensor | None, time: Tenso
     step = kept[1] - first if len(kept) > 1 else 1
     if kept != list(range(first, last + 1, step)):
         return F.conv1d(x, weight, bias)  # not a dilation: nothing to gain
+    end = x.shape[-1] - (size - 1 - last)  # the input the kept taps read ends here
     if dropped_grad and torch.is_grad_enabled() and weight.requires_grad:
-        return _KeptTaps.apply(x, weight, bias, first, last, step)
-    end = x.shape[-1] - (size - 1 - last)
+        return _KeptTaps.apply(x, weight, bias, first, last, step, end)
     return F.conv1d(x[..., first:end], weight[..., first:last + 1:step], bias, dilation=step)
 
 
@@ -53,8 +53,7 @@ class _KeptTaps(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, weight: Tensor, bias: Tensor | None,
-                first: int, last: int, step: int) -> Tensor:
-        end = x.shape[-1] - (weight.shape[-1] - 1 - last)
+                first: int, last: int, step: int, end: int) -> Tensor:
         device = x.device.type
         if torch.is_autocast_enabled(device):
             # Save what the convolution reads (autocast would cast it), so that the
@@ -82,4 +81,4 @@ class _KeptTaps(torch.autograd.Function):
             grad_weight = torch.nn.grad.conv1d_weight(x, weight.shape, grad)
         if ctx.needs_input_grad[2]:
             grad_bias = grad.sum(dim=(0, 2))
-        return grad_x, grad_weight, grad_bias, None, None, None
+        return grad_x, grad_weight, grad_bias, None, None, None, None

@@ -269,8 +269,7 @@ class PITModule(L.LightningModule):
             metrics[f"{prefix}/kernel"] = float(layer.kernel_size)
             metrics[f"{prefix}/dilation"] = float(layer.dilation)
             metrics[f"{prefix}/channels"] = float(layer.out_channels)
-        for logger in self.loggers:
-            logger.log_metrics(metrics, step=self.global_step)
+        log_to_loggers(self.trainer, metrics, self.global_step)
 
     # -- optimizers ------------------------------------------------------------------
 
@@ -291,6 +290,13 @@ class PITModule(L.LightningModule):
         if isinstance(self.net, PIT):
             return self.net.export()
         return copy.deepcopy(self.net)
+
+
+def log_to_loggers(trainer: L.Trainer, metrics: dict[str, float], step: int) -> None:
+    """Write ``metrics`` to every logger of ``trainer``, bypassing ``self.log``'s
+    per-value bookkeeping (for values nothing monitors)."""
+    for logger in trainer.loggers:
+        logger.log_metrics(metrics, step=step)
 
 
 def _batch_size(batch: Any) -> int:
