@@ -389,10 +389,11 @@ def main() -> None:
                              "needs the latency cost")
     parser.add_argument("--target-strength", type=float, default=8.0,
                         help="normalised strength above a latency target; above it the "
-                             "search is a latency sweep at this strength, so a target "
-                             "below where that sweep lands may not be reached in the "
-                             "search's epochs (ArrowHead at 7.03 ms: 8 ended over it in "
-                             "2 of 3 seeds, 16 went 12%% under at less accuracy)")
+                             "search is a latency sweep at this strength. A search still "
+                             "over its target when its epochs run out shuts the gates "
+                             "nearest their threshold until it meets it (ArrowHead at "
+                             "7.03 ms: 8 needed that in 2 of 3 seeds; 16 went 12%% under "
+                             "at less accuracy)")
     parser.add_argument("--board", default="qemu_stm32f4",
                         help="board profile to measure on; 'none' to skip the board")
     parser.add_argument("--from-runs", nargs="+", default=None, metavar="RUNS_CSV",

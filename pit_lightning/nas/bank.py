@@ -189,6 +189,10 @@ class MaskBank(nn.Module):
         None when no layer searches it."""
         return self._parameters.get(KINDS[kind])
 
+    def masks(self) -> list[Mask]:
+        """Every mask once (a channel mask shared by several layers, once)."""
+        return [*self._dilation, *self._rf, *self._channels]
+
     def _pack(self, kind: str, masks: Sequence[Mask]) -> None:
         start, values = 0, []
         for mask in masks:

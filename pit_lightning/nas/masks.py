@@ -70,6 +70,22 @@ class Mask(nn.Module):
             return bank.get_parameter(name)[start:stop]
         return super().__getattr__(name)
 
+    def margins(self) -> Tensor:
+        """Per parameter element, how far the gate it sets is above the threshold:
+        > 0 for an open gate that :meth:`close` can shut on its own, else ``-inf``."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def close(self, index: int) -> None:
+        """Shut the gate parameter element ``index`` sets, by moving that element alone
+        just to the threshold (a channel or dilation gate: to the threshold itself)."""
+        getattr(self, self.PARAM)[index] = THRESHOLD
+
+    @staticmethod
+    def _open(strength: Tensor) -> Tensor:
+        margin = strength - THRESHOLD
+        return torch.where(margin > 0, margin, -torch.inf)
+
 
 class DilationMask(Mask):
     """Power-of-two dilation over ``kernel_size`` taps, as a chain of gates.
@@ -124,6 +140,9 @@ class DilationMask(Mask):
         suffix = torch.cat([torch.flip(torch.cumprod(torch.flip(gates, [0]), 0), [0]), ones])
         return torch.cat([suffix[:1], (1.0 - gates) * suffix[1:]])
 
+    def margins(self) -> Tensor:
+        return self._open(self.gamma.detach().abs())
+
     def dilation(self) -> int:
         """The binarized dilation: 2**p for the coarsest closed gate p."""
         closed = (self.gamma.detach().abs() <= THRESHOLD).nonzero()
@@ -172,6 +191,21 @@ class ReceptiveFieldMask(Mask):
     def receptive_field(self) -> int:
         return int((self.soft().detach() > THRESHOLD).sum())
 
+    def margins(self) -> Tensor:
+        # Only the window's oldest kept tap closes on its own: beta[j - 1] sets tap j.
+        theta = self._theta().detach()[1:]
+        margins = torch.full_like(theta, -torch.inf)
+        rf = self.receptive_field()
+        if rf > 1:
+            margins[rf - 2] = theta[rf - 2] - THRESHOLD
+        return margins
+
+    @torch.no_grad()
+    def close(self, index: int) -> None:
+        # theta of the taps past this one sums to at most the threshold: top it up to it.
+        beyond = float(self.beta[index + 1:].abs().sum())
+        self.beta[index] = max(THRESHOLD - beyond - 1e-6, 0.0)  # under it, to rounding
+
 
 class ChannelMask(Mask):
     """One gate per output channel; the strongest channel is kept alive unless
@@ -191,6 +225,9 @@ class ChannelMask(Mask):
 
     def soft(self) -> Tensor:
         return unit_clamp(self.alpha.abs())
+
+    def margins(self) -> Tensor:
+        return self._open(self.alpha.detach().abs())
 
     def keep(self) -> Tensor:
         """Boolean mask of the channels the binarized architecture keeps."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor, fx, nn
@@ -378,6 +378,30 @@ class PIT(nn.Module):
     def _totals(self, arch: list[LayerArch], adds: list[ResidualAdd]) -> dict[str, float]:
         return {name: model.total(arch) + model.total_adds(adds)
                 for name, model in self.cost_models.items()}
+
+    def close_nearest(self, over: Callable[[], float]) -> int:
+        """Shut open gates until ``over()`` (how far the binarized network is over a
+        budget, 0 within it) is 0: each time the gate nearest its threshold among those
+        whose closing lowers ``over()``, i.e. the one the search was closest to closing
+        itself. Returns how many it shut; stops early when none lowers ``over()``."""
+        closed, excess = 0, over()
+        while excess > 0:
+            gates = sorted((float(margin), n, index, mask)
+                           for n, mask in enumerate(self._bank.masks())
+                           for index, margin in enumerate(mask.margins().tolist())
+                           if margin > 0)
+            for *_, index, mask in gates:
+                param = getattr(mask, mask.PARAM)
+                kept = param.detach().clone()
+                mask.close(index)
+                if (now := over()) < excess:
+                    closed, excess = closed + 1, now
+                    break
+                with torch.no_grad():
+                    param.copy_(kept)
+            else:
+                break
+        return closed
 
     # -- export ----------------------------------------------------------------------
 

@@ -227,7 +227,10 @@ class SearchPhase(Phase):
             ``normalize`` it is in units of the seed's cost (see :class:`Regularizer`).
         target: constraint mode: only the cost above this value is penalised, and
             patience does not end the search while the network it would export (the
-            binarized architecture plus the module's ``cost_outside``) is over it.
+            binarized architecture plus the module's ``cost_outside``) is over it. A
+            search that reaches ``max_epochs`` over it then shuts the open gates
+            nearest their threshold, one at a time, until the export meets it
+            (:meth:`~pit_lightning.nas.PIT.close_nearest`).
         normalize: divide each cost by the seed's, so one strength means the same on
             every task and cost.
         dilation_epochs: the first epochs of the search train only the dilation masks
@@ -314,6 +317,23 @@ class SearchPhase(Phase):
 
     def finish(self, trainer: L.Trainer, module: PITModule) -> None:
         module.regularizer = None
+        self._meet_target(module)
+
+    def _meet_target(self, module: PITModule) -> None:
+        """A search that ran out of epochs over its target shuts the gates it was
+        nearest to shutting until the export meets it; fine-tune trains what is left."""
+        def over() -> float:
+            return self.regularizer.excess(module.exported_costs())
+
+        if self.regularizer.target is None or (excess := over()) <= 0:
+            return
+        closed = module.pit.close_nearest(over)
+        if over() > 0:
+            rank_zero_warn(f"search phase ended {excess:.1%} over its target and no gate "
+                           f"left to shut brings the export under it ({over():.1%} over)")
+        else:
+            rank_zero_info(f"PIT phase {self.name}: ended {excess:.1%} over its target; "
+                           f"shut the {closed} gate(s) nearest their threshold to meet it")
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "dilation_first": self.dilation_first,

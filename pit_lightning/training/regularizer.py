@@ -67,12 +67,16 @@ class Regularizer:
     def meets_target(self, exact: dict[str, float]) -> bool:
         """Whether costs ``exact`` (in their own units) are within the target (no target:
         always)."""
+        return self.excess(exact) <= 0.0
+
+    def excess(self, exact: dict[str, float]) -> float:
+        """How far costs ``exact`` are over the target, as a fraction of it (summed over
+        the targeted costs, so units do not mix); 0 when within it or without one."""
         if self.target is None:
-            return True
-        if isinstance(self.target, dict):
-            return all(exact[name] <= value for name, value in self.target.items()
-                       if name in exact)
-        return sum(exact.values()) <= self.target
+            return 0.0
+        pairs = ([(exact[name], value) for name, value in self.target.items() if name in exact]
+                 if isinstance(self.target, dict) else [(sum(exact.values()), self.target)])
+        return sum(max(0.0, cost - target) / (target or 1.0) for cost, target in pairs)
 
     def _scales(self, costs: dict[str, Tensor], seed: dict[str, float] | None
                 ) -> dict[str, float]:

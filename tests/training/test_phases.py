@@ -407,3 +407,29 @@ def test_a_search_too_short_for_its_dilation_steps_warns(tmp_path, chorale_cache
     with pytest.warns(UserWarning, match="the dilation-only part needs 1000 steps"):
         run.fit(tiny_module(), tiny_data(chorale_cache))
     assert search.dilation_first  # it never ended
+
+
+def test_a_search_out_of_epochs_over_its_target_shuts_gates_to_meet_it(tmp_path,
+                                                                         chorale_cache,
+                                                                         caplog):
+    # A strength too weak to get there in one epoch: the search ends over the target,
+    # and the export (what fine-tune trains) meets it all the same.
+    seed_params = sum(a.params for a in tiny_module().pit.arch())
+    target = 0.7 * seed_params
+    warmup, _, finetune = phases(1, 1, 1)
+    search = SearchPhase(max_epochs=1, patience=None, dilation_epochs=0, dilation_steps=0,
+                         strength=1e-6, target=target)
+    module = tiny_module()
+    with caplog.at_level("INFO"):
+        trainer(tmp_path, [warmup, search, finetune]).fit(module, tiny_data(chorale_cache))
+    assert "over its target; shut the" in caplog.text
+    assert sum(a.params for a in module.final_arch) <= target
+
+
+def test_a_target_no_gate_can_meet_warns(tmp_path, chorale_cache):
+    warmup, _, finetune = phases(1, 1, 1)
+    search = SearchPhase(max_epochs=1, patience=None, dilation_epochs=0, dilation_steps=0,
+                         strength=1e-6, target=1.0)
+    with pytest.warns(UserWarning, match="no gate left to shut brings the export under it"):
+        trainer(tmp_path, [warmup, search, finetune]).fit(tiny_module(),
+                                                          tiny_data(chorale_cache))

@@ -96,3 +96,16 @@ def test_target_search_ends_with_the_exported_network_under_the_target():
         term.backward()
         optimizer.step()
     assert pit.exact_costs()["params"] <= target
+
+
+def test_excess_is_the_fraction_over_the_target():
+    assert Regularizer(strength=1.0).excess({"params": 1e9}) == 0.0
+    single = Regularizer(strength=1.0, target=400.0)
+    assert single.excess({"params": 300.0}) == 0.0
+    assert single.excess({"params": 500.0}) == pytest.approx(0.25)
+    assert single.meets_target({"params": 400.0}) and not single.meets_target({"params": 401.0})
+    # Per cost, each as a fraction of its own target, so seconds and params add up.
+    per_cost = Regularizer(strength=1.0, target={"params": 100.0, "latency": 2e-3})
+    assert per_cost.excess({"params": 150.0, "latency": 3e-3}) == pytest.approx(1.0)
+    assert per_cost.excess({"params": 50.0, "latency": 3e-3}) == pytest.approx(0.5)
+
