@@ -4,6 +4,7 @@ one, and which latencies the summary proposes to search at."""
 from __future__ import annotations
 
 import importlib.util
+from argparse import Namespace
 from pathlib import Path
 
 import pandas as pd
@@ -46,6 +47,12 @@ def test_the_summary_proposes_only_latencies_not_yet_targeted() -> None:
     assert bench.untargeted_misses(SUMMARY, beaten, [7.0]) == []  # within 1%
     assert bench.untargeted_misses(SUMMARY, beaten, [6.5]) == [7.03]
     assert bench.untargeted_misses(SUMMARY, {}, []) == []
+
+
+def test_a_target_pushes_with_the_sweeps_largest_strength_unless_told() -> None:
+    bench = load_benchmark()
+    assert bench.target_strength(Namespace(target_strength=None, strengths=[0.1, 4, 1])) == 4
+    assert bench.target_strength(Namespace(target_strength=2.0, strengths=[0.1, 8])) == 2.0
 
 
 def test_variants_regularize_their_cost_and_skip_per_epoch_checkpoints(tmp_path) -> None:
