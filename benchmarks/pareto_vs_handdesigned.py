@@ -373,9 +373,9 @@ def plot(summary: pd.DataFrame, path: Path, metric: str, higher_is_better: bool)
 
 def target_strength(args: argparse.Namespace) -> float:
     """``--target-strength``, else the sweep's largest strength: the most pressure the
-    sweep's own range holds sensible for the task. Above a target every gate the cost
-    outweighs moves at Adam's step at once, so too strong a pressure shuts them together
-    and the export lands far under the target."""
+    sweep's own range holds sensible for the task: above a target every gate the cost
+    outweighs moves by Adam's step at once, so a stronger pressure shuts more of them
+    together (JapaneseVowels at 0.62 ms: accuracy 0.961 at 8, 0.979 at 4)."""
     if args.target_strength is not None:
         return args.target_strength
     return max(args.strengths)
@@ -402,9 +402,9 @@ def main() -> None:
                              "largest of --strengths); above it the search is a latency "
                              "sweep at this strength. A search still over its target "
                              "when its epochs run out shuts the gates nearest their "
-                             "threshold until it meets it. Past the sweep's range the "
-                             "gates collapse together (JapaneseVowels at 0.62 ms: 8 "
-                             "ended at 0.05-0.28 ms, 4 at 0.54-0.62 ms)")
+                             "threshold until it meets it. Past the sweep's range it "
+                             "costs accuracy (JapaneseVowels at 0.62 ms: 8 gave 0.961, "
+                             "4 gave 0.979)")
     parser.add_argument("--board", default="qemu_stm32f4",
                         help="board profile to measure on; 'none' to skip the board")
     parser.add_argument("--from-runs", nargs="+", default=None, metavar="RUNS_CSV",

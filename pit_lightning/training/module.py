@@ -71,6 +71,7 @@ class PITModule(L.LightningModule):
         self.save_hyperparameters(ignore=["seed", "task"])
         self._task = task
         self.regularizer: Regularizer | None = None
+        self.over_target = False  # this step's export is over the regularizer's target
         self.final_arch: list[LayerArch] | None = None
         if plain:
             self.net: nn.Module = seed
@@ -211,6 +212,7 @@ class PITModule(L.LightningModule):
         if self.phase == "search" and self.regularizer is not None:
             # A target is met by the exported network, so its hinge reads the exact costs.
             exact = self.exported_costs() if self.regularizer.target is not None else None
+            self.over_target = exact is not None and not self.regularizer.meets_target(exact)
             reg = self.regularizer(self.pit.costs(), self.pit.seed_costs(), exact)
             self.log("train/regularizer", reg, batch_size=batch_size, on_step=False,
                      on_epoch=True)

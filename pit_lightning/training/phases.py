@@ -227,7 +227,8 @@ class SearchPhase(Phase):
             ``normalize`` it is in units of the seed's cost (see :class:`Regularizer`).
         target: constraint mode: only the cost above this value is penalised, and
             patience does not end the search while the network it would export (the
-            binarized architecture plus the module's ``cost_outside``) is over it. A
+            binarized architecture plus the module's ``cost_outside``) is over it.
+            When the export passes under it, the masks' Adam momentum is zeroed. A
             search that reaches ``max_epochs`` over it then shuts the open gates
             nearest their threshold, one at a time, until the export meets it
             (:meth:`~pit_lightning.nas.PIT.close_nearest`).
@@ -275,6 +276,7 @@ class SearchPhase(Phase):
         self.after_dilation = min_epochs
         self.dilation_first = dilation_epochs > 0
         self.steps = 0
+        self.was_over = False
         self.regularizer = Regularizer(strength, target, normalize)
 
     def frozen_masks(self) -> tuple[str, ...]:
@@ -283,8 +285,18 @@ class SearchPhase(Phase):
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: PITModule,
                                  optimizer: torch.optim.Optimizer) -> None:
         super().on_before_optimizer_step(trainer, pl_module, optimizer)
-        if pl_module.phase == self.name and self.dilation_first:
+        if pl_module.phase != self.name:
+            return
+        if self.dilation_first:
             self.steps += 1
+        if self.was_over and not pl_module.over_target:
+            # The hinge went quiet: the masks must not coast past the target on the
+            # momentum it gave them (the gates it pushed cross the threshold together).
+            for param in pl_module.net.nas_parameters():
+                momentum = optimizer.state.get(param, {}).get("exp_avg")
+                if momentum is not None:
+                    momentum.zero_()
+        self.was_over = pl_module.over_target
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: PITModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)

@@ -433,3 +433,25 @@ def test_a_target_no_gate_can_meet_warns(tmp_path, chorale_cache):
     with pytest.warns(UserWarning, match="no gate left to shut brings the export under it"):
         trainer(tmp_path, [warmup, search, finetune]).fit(tiny_module(),
                                                           tiny_data(chorale_cache))
+
+
+def test_the_masks_stop_coasting_when_the_export_passes_under_its_target():
+    module = tiny_module()
+    module.set_phase("search")
+    optimizer = torch.optim.Adam(module.net.nas_parameters(), lr=0.01)
+    for param in module.net.nas_parameters():
+        param.grad = torch.ones_like(param)
+    optimizer.step()  # every mask parameter now has momentum
+    search = SearchPhase(target=1.0, dilation_epochs=0)
+
+    def momentum() -> list[bool]:
+        return [bool(optimizer.state[p]["exp_avg"].any()) for p in module.net.nas_parameters()]
+
+    for over, kept in [(True, True), (True, True), (False, False)]:
+        module.over_target = over
+        search.on_before_optimizer_step(None, module, optimizer)
+        assert all(momentum()) if kept else not any(momentum())
+    # Under the target from the start (or without one): nothing to stop.
+    optimizer.step()
+    search.on_before_optimizer_step(None, module, optimizer)
+    assert all(momentum())
