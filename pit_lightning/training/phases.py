@@ -349,7 +349,7 @@ class SearchPhase(Phase):
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "dilation_first": self.dilation_first,
-                "steps": self.steps, "min_epochs": self.min_epochs}
+                "steps": self.steps, "min_epochs": self.min_epochs, "was_over": self.was_over}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
@@ -358,6 +358,7 @@ class SearchPhase(Phase):
                                              self.epochs < self.dilation_epochs)
         self.steps = state_dict.get("steps", 0)
         self.min_epochs = state_dict.get("min_epochs", self.min_epochs)
+        self.was_over = state_dict.get("was_over", False)
 
 
 class FineTunePhase(Phase):

@@ -451,6 +451,9 @@ def test_the_masks_stop_coasting_when_the_export_passes_under_its_target():
         module.over_target = over
         search.on_before_optimizer_step(None, module, optimizer)
         assert all(momentum()) if kept else not any(momentum())
+        resumed = SearchPhase(target=1.0, dilation_epochs=0)
+        resumed.load_state_dict(search.state_dict())
+        assert resumed.was_over == over  # a checkpoint keeps where the export was
     # Under the target from the start (or without one): nothing to stop.
     optimizer.step()
     search.on_before_optimizer_step(None, module, optimizer)
