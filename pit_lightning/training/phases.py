@@ -340,9 +340,9 @@ class SearchPhase(Phase):
         if self.regularizer.target is None or (excess := over()) <= 0:
             return
         closed = module.pit.close_nearest(over)
-        if over() > 0:
+        if (left := over()) > 0:
             rank_zero_warn(f"search phase ended {excess:.1%} over its target and no gate "
-                           f"left to shut brings the export under it ({over():.1%} over)")
+                           f"left to shut brings the export under it ({left:.1%} over)")
         else:
             rank_zero_info(f"PIT phase {self.name}: ended {excess:.1%} over its target; "
                            f"shut the {closed} gate(s) nearest their threshold to meet it")
